@@ -1,0 +1,3 @@
+from tornado_scaffold.cli import main
+
+main()

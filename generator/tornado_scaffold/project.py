@@ -1,0 +1,91 @@
+"""Creating a project: render the template into a scratch folder, then move it into place.
+
+Rendering next to the destination and renaming it at the end means a failure never
+leaves a half-written project behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tornado_scaffold import __version__, history
+from tornado_scaffold.errors import ScaffoldError
+
+_VALIDATION = re.compile(r"Validation error for question '(?P<key>[^']+)': (?P<msg>.*)", re.S)
+_REQUIRED = re.compile(r'Question "(?P<key>[^"]+)" is required')
+
+
+def check_destination(dest: Path) -> None:
+    if dest.exists() and not dest.is_dir():
+        raise ScaffoldError(f"{dest} exists and is not a folder: choose another destination")
+    if dest.is_dir() and any(dest.iterdir()):
+        raise ScaffoldError(
+            f"{dest} exists and is not empty: choose a new folder or empty it first"
+        )
+
+
+def copier_error_message(error: Exception, answers: dict[str, Any]) -> str:
+    """One line for an error Copier raised while asking or rendering."""
+    from copier.errors import InteractiveSessionError
+
+    text = str(error).strip()
+    if isinstance(error, InteractiveSessionError):
+        return "answers are missing and stdin is not a terminal: pass --defaults, --answers-file FILE or --data KEY=VALUE"
+    if match := _VALIDATION.match(text):
+        key, msg = match["key"], " ".join(match["msg"].split())
+        got = f" (got {answers[key]!r})" if key in answers else ""
+        return f"invalid {key}{got}: {msg}; set it with --data {key}=VALUE"
+    if match := _REQUIRED.match(text):
+        return f"missing required answer {match['key']}: pass --data {match['key']}=VALUE"
+    first = text.splitlines()[0] if text else type(error).__name__
+    return f"the template could not be rendered: {first}"
+
+
+def render(
+    dest: Path, data: dict[str, Any], *, defaults: bool, user_defaults: dict[str, Any]
+) -> None:
+    """Render the installed template version into the empty or missing folder ``dest``."""
+    import copier
+    from copier.errors import CopierError
+
+    check_destination(dest)
+    src = history.ensure_source()
+    created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        copier.run_copy(
+            src,
+            scratch,
+            data=data,
+            user_defaults=user_defaults,
+            defaults=defaults,
+            vcs_ref=__version__,
+            quiet=True,
+            overwrite=True,
+        )
+        _move_into_place(scratch, dest)
+    except (CopierError, ValueError) as error:
+        raise ScaffoldError(copier_error_message(error, data)) from None
+    except KeyboardInterrupt:
+        raise ScaffoldError("aborted: nothing was written", exit_code=130) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if not dest.exists():
+            for folder in created:  # parents made for this run, innermost first
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
+
+def _move_into_place(scratch: Path, dest: Path) -> None:
+    if not dest.exists():
+        scratch.rename(dest)
+        return
+    for child in scratch.iterdir():  # dest is an existing empty folder: keep it
+        os.replace(child, dest / child.name)

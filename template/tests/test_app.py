@@ -1,0 +1,45 @@
+"""Tests for the pages every variant of the project serves."""
+
+import json
+
+from tornado.testing import AsyncHTTPTestCase
+
+from app import PROJECT_NAME, make_app
+
+
+class AppTestCase(AsyncHTTPTestCase):
+    def get_app(self):
+        return make_app(cookie_secret="test-secret")
+
+    def test_index_renders_project_name(self):
+        response = self.fetch("/")
+        self.assertEqual(response.code, 200)
+        self.assertIn(PROJECT_NAME, response.body.decode())
+
+    def test_index_links_versioned_static_files(self):
+        body = self.fetch("/").body.decode()
+        self.assertIn("/static/css/style.css?v=", body)
+        self.assertIn("/static/js/main.js?v=", body)
+
+    def test_static_file_is_served(self):
+        response = self.fetch("/static/css/style.css")
+        self.assertEqual(response.code, 200)
+        self.assertIn("text/css", response.headers["Content-Type"])
+
+    def test_unknown_path_gets_custom_404(self):
+        response = self.fetch("/no/such/page")
+        self.assertEqual(response.code, 404)
+        self.assertIn("We could not find that page", response.body.decode())
+
+    def test_healthz(self):
+        response = self.fetch("/healthz")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(json.loads(response.body), {"status": "ok"})
+
+    def test_post_without_xsrf_token_is_refused(self):
+        response = self.fetch("/", method="POST", body="")
+        self.assertEqual(response.code, 403)
+
+    def test_drain_counter_returns_to_zero(self):
+        self.fetch("/")
+        self.assertEqual(self._app.requests_in_flight, 0)
