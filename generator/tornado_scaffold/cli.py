@@ -20,7 +20,8 @@ from tornado_scaffold.errors import ScaffoldError
 app = typer.Typer(
     name="tornado-scaffold",
     help=(
-        "Generate ready-to-run Tornado projects from a Copier template, and keep them up to date.\n\n"
+        "Generate ready-to-run Tornado projects from a Copier template, "
+        "and keep them up to date.\n\n"
         "Examples:\n\n"
         "  tornado-scaffold new my-app                       # asks the questions\n\n"
         "  tornado-scaffold new my-app --defaults --data port=9000\n\n"
@@ -69,7 +70,7 @@ def _root(
 def new(
     dest: Annotated[
         Path,
-        typer.Argument(help="Folder to create (must be missing or empty).", show_default=False),
+        typer.Argument(metavar="DEST", help="Folder to create (must be missing or empty)."),
     ],
     defaults: Annotated[
         bool, typer.Option("--defaults", help="Ask nothing: defaults for every answer not given.")

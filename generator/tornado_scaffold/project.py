@@ -36,7 +36,10 @@ def copier_error_message(error: Exception, answers: dict[str, Any]) -> str:
 
     text = str(error).strip()
     if isinstance(error, InteractiveSessionError):
-        return "answers are missing and stdin is not a terminal: pass --defaults, --answers-file FILE or --data KEY=VALUE"
+        return (
+            "answers are missing and stdin is not a terminal: "
+            "pass --defaults, --answers-file FILE or --data KEY=VALUE"
+        )
     if match := _VALIDATION.match(text):
         key, msg = match["key"], " ".join(match["msg"].split())
         got = f" (got {answers[key]!r})" if key in answers else ""
@@ -44,6 +47,9 @@ def copier_error_message(error: Exception, answers: dict[str, Any]) -> str:
     if match := _REQUIRED.match(text):
         return f"missing required answer {match['key']}: pass --data {match['key']}=VALUE"
     first = text.splitlines()[0] if text else type(error).__name__
+    if getattr(error, "lineno", None):  # Jinja syntax errors know where they are
+        name = Path(error.filename or error.name or "?").name  # type: ignore[attr-defined]
+        first = f"{name} line {error.lineno}: {first}"  # type: ignore[attr-defined]
     return f"the template could not be rendered: {first}"
 
 
@@ -53,6 +59,7 @@ def render(
     """Render the installed template version into the empty or missing folder ``dest``."""
     import copier
     from copier.errors import CopierError
+    from jinja2 import TemplateError
 
     check_destination(dest)
     src = history.ensure_source()
@@ -71,7 +78,7 @@ def render(
             overwrite=True,
         )
         _move_into_place(scratch, dest)
-    except (CopierError, ValueError) as error:
+    except (CopierError, ValueError, TemplateError) as error:
         raise ScaffoldError(copier_error_message(error, data)) from None
     except KeyboardInterrupt:
         raise ScaffoldError("aborted: nothing was written", exit_code=130) from None

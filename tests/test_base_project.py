@@ -1,0 +1,122 @@
+"""The base variant, built and used as a newcomer would: layout, lint, its tests, a real boot."""
+
+import json
+import re
+import signal
+import time
+
+import pytest
+
+from checks import (
+    assert_lint_clean,
+    assert_no_copier_leftovers,
+    assert_own_tests_pass,
+    assert_tornado_templates_compile,
+)
+from conftest import http_get, render, running_app
+
+LAYOUT = [
+    "app.py",
+    "handlers/__init__.py",
+    "handlers/base.py",
+    "handlers/main_handler.py",
+    "handlers/health.py",
+    "templates/base.html",
+    "templates/index.html",
+    "templates/error.html",
+    "static/css/style.css",
+    "static/js/main.js",
+    "static/img/logo.svg",
+    "tests/test_app.py",
+    "requirements.txt",
+    "requirements-dev.txt",
+    "pyproject.toml",
+    "README.md",
+    ".gitignore",
+    ".copier-answers.yml",
+]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, home):
+    return render(
+        tmp_path_factory.mktemp("base") / "shop",
+        home,
+        project_name="Corner Shop",
+        description="Sells things",
+        author_name="Ada",
+        port=8123,
+    )
+
+
+def test_layout(project):
+    missing = [name for name in LAYOUT if not (project / name).is_file()]
+    assert missing == []
+    assert not (project / "handlers" / "chat.py").exists()
+    assert not (project / "echo_server.py").exists()
+
+
+def test_no_copier_syntax_left_and_templates_compile(project):
+    assert_no_copier_leftovers(project)
+    assert_tornado_templates_compile(project)
+
+
+def test_answers_rendered(project):
+    app_py = (project / "app.py").read_text()
+    assert 'PROJECT_NAME = "Corner Shop"' in app_py
+    assert 'define("port", default=8123' in app_py
+    pyproject = (project / "pyproject.toml").read_text()
+    assert 'name = "corner-shop"' in pyproject and 'description = "Sells things"' in pyproject
+    assert "python app.py --port=8123" in (project / "README.md").read_text()
+
+
+def test_secure_defaults(project):
+    app_py = (project / "app.py").read_text()
+    assert '"xsrf_cookies": True' in app_py
+    assert '"debug": False' in app_py and 'define("debug", default=False' in app_py
+    assert "autoescape" not in app_py  # Tornado's default: escape everything
+    assert not re.search(r"cookie_secret\W+[\"'][^\"']{8,}", app_py), "constant cookie secret"
+    assert "COOKIE_SECRET" in (project / "README.md").read_text()
+
+
+def test_generated_code_is_idiomatic(project):
+    code = "\n".join(p.read_text() for p in project.rglob("*.py"))
+    for outdated in ("IOLoop.instance", "gen.coroutine", "@gen.", "IOLoop.current().start"):
+        assert outdated not in code
+    assert "asyncio.run(main())" in code
+
+
+def test_lint_clean(project):
+    assert_lint_clean(project)
+
+
+def test_own_tests_pass(project):
+    assert_own_tests_pass(project)
+
+
+def test_boot_serve_and_stop_on_sigterm(project):
+    with running_app(project) as app:
+        index = http_get(app.url + "/")
+        assert index.status == 200
+        assert "<title>Corner Shop</title>" in index.body
+        css = re.search(r'href="(/static/css/style\.css\?v=\w+)"', index.body)
+        assert css, index.body
+        static = http_get(app.url + css.group(1))
+        assert static.status == 200 and "--accent" in static.body
+        assert http_get(app.url + "/static/img/logo.svg").status == 200
+
+        missing = http_get(app.url + "/no/such/page")
+        assert missing.status == 404 and "We could not find that page" in missing.body
+
+        health = http_get(app.url + "/healthz")
+        assert health.status == 200 and json.loads(health.body) == {"status": "ok"}
+
+        started = time.monotonic()
+        assert app.stop() == 0
+        assert time.monotonic() - started < 3
+
+
+def test_ctrl_c_stops_cleanly(project):
+    with running_app(project) as app:
+        app.process.send_signal(signal.SIGINT)
+        assert app.process.wait(5) == 0
