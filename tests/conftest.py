@@ -21,6 +21,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "generator" / "tornado_scaffold"
 
+# CI machines may have no git identity; tests commit in generated projects.
+for _var, _value in {
+    "GIT_AUTHOR_NAME": "Test User",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "Test User",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+}.items():
+    os.environ.setdefault(_var, _value)
+
 
 @pytest.fixture(scope="session")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
