@@ -1,8 +1,13 @@
 """The CLI as a user meets it: help, version, questions and every refused input."""
 
+import contextlib
 import json
+import os
+import pty
+import select
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -155,3 +160,36 @@ def test_template_error_is_one_line_and_leaves_nothing(tmp_path, home):
     done = run_cli("new", dest, "--defaults", home=tmp_path / "home", pythonpath=site)
     _assert_refused(done, "template could not be rendered")
     assert not (tmp_path / "out").exists()
+
+
+def test_interactive_prompts_on_a_terminal(tmp_path, home):
+    """With a terminal, Copier's prompts ask every question; Enter accepts each default."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "HOME": str(home), "TERM": "xterm", "COLUMNS": "120", "LINES": "40"}
+    dest = tmp_path / "prompted"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tornado_scaffold", "new", str(dest)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+    )
+    os.close(slave)
+    screen, deadline = b"", time.monotonic() + 60
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.4)
+            if ready:
+                with contextlib.suppress(OSError):
+                    screen += os.read(master, 65536)
+            elif b"?" in screen or "🎤".encode() in screen:  # a prompt is waiting: accept it
+                os.write(master, b"\r")
+        assert process.wait(10) == 0, screen.decode(errors="replace")[-2000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(master)
+    text = screen.decode(errors="replace")
+    assert "Default HTTP port" in text and "Add a WebSocket chat room" in text
+    answers = (dest / ".copier-answers.yml").read_text()
+    assert "project_name: prompted" in answers and "port: 8888" in answers
