@@ -25,6 +25,8 @@ LEFTOVER_VALUE = re.compile(r"\{\{-?\s*(" + _KEYS + r")\b")
 def assert_no_copier_leftovers(project: Path) -> None:
     for path in project.rglob("*"):
         rel = path.relative_to(project).as_posix()
+        if rel == ".git" or rel.startswith(".git/"):
+            continue
         assert ".jinja" not in path.name and "{" not in rel, f"unrendered name: {rel}"
         if path.is_file():
             text = path.read_text(encoding="utf-8")

@@ -113,15 +113,18 @@ def new(
             "stdin is not a terminal, so questions cannot be asked: "
             "pass --defaults or --answers-file FILE (with --data KEY=VALUE for single answers)"
         )
-    project.render(
+    notes = project.render(
         dest, answers, defaults=defaults or answers_file is not None, user_defaults=user_defaults
     )
-    _summary(dest)
+    _summary(dest, notes)
 
 
-def _summary(dest: Path) -> None:
+def _summary(dest: Path, notes: list[str]) -> None:
     shown = shlex.quote(str(dest))
-    typer.echo(f"Created {dest.resolve()} (tornado-scaffold {__version__})\n")
+    typer.echo(f"Created {dest.resolve()} (tornado-scaffold {__version__})")
+    for note in notes:
+        typer.echo(f"  note: {note}")
+    typer.echo("")
     typer.echo("Next steps:")
     typer.echo(f"  cd {shown}")
     typer.echo(

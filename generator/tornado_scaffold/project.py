@@ -10,11 +10,12 @@ import contextlib
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from tornado_scaffold import __version__, history
+from tornado_scaffold import __version__, gitrepo, history
 from tornado_scaffold.errors import ScaffoldError
 
 _VALIDATION = re.compile(r"Validation error for question '(?P<key>[^']+)': (?P<msg>.*)", re.S)
@@ -77,7 +78,9 @@ def render(
             quiet=True,
             overwrite=True,
         )
+        notes = _start_repository(scratch, dest)
         _move_into_place(scratch, dest)
+        return notes
     except (CopierError, ValueError, TemplateError) as error:
         raise ScaffoldError(copier_error_message(error, data)) from None
     except KeyboardInterrupt:
@@ -88,6 +91,25 @@ def render(
             for folder in created:  # parents made for this run, innermost first
                 with contextlib.suppress(OSError):
                     folder.rmdir()
+
+
+def _start_repository(scratch: Path, dest: Path) -> list[str]:
+    """Honour the ``git_init`` answer: a first commit, since ``update`` needs one."""
+    import yaml
+
+    answers = yaml.safe_load((scratch / ".copier-answers.yml").read_text(encoding="utf-8"))
+    if not answers.get("git_init", True):
+        return []
+    if not gitrepo.available():
+        return ["git was not found: the project is not a git repository yet (update needs one)"]
+    if gitrepo.inside_work_tree(dest.parent):
+        return ["the folder is inside a git repository already: no new repository was created"]
+    try:
+        gitrepo.init_with_commit(scratch, f"Initial commit: tornado-scaffold {__version__}")
+    except subprocess.CalledProcessError:
+        shutil.rmtree(scratch / ".git", ignore_errors=True)
+        return ["git could not make the first commit: run git init and commit yourself"]
+    return ["git repository created with a first commit"]
 
 
 def _move_into_place(scratch: Path, dest: Path) -> None:
