@@ -43,13 +43,13 @@ def variant_id(variant: tuple[bool, bool, tuple[str, ...]]) -> str:
 def probe_websocket(app) -> None:
     from websockets.sync.client import connect
 
-    with connect(app.url.replace("http", "ws") + "/ws", open_timeout=5) as first:
-        with connect(app.url.replace("http", "ws") + "/ws", open_timeout=5) as second:
-            first.send(json.dumps({"text": "hello from a real client"}))
-            for client in (first, second):
-                frame = json.loads(client.recv(timeout=5))
-                assert frame["type"] == "message"
-                assert frame["text"] == "hello from a real client"
+    url = app.url.replace("http", "ws") + "/ws"
+    with connect(url, open_timeout=5) as first, connect(url, open_timeout=5) as second:
+        first.send(json.dumps({"text": "hello from a real client"}))
+        for client in (first, second):
+            frame = json.loads(client.recv(timeout=5))
+            assert frame["type"] == "message"
+            assert frame["text"] == "hello from a real client"
 
 
 def probe_tcp_echo(app) -> None:
