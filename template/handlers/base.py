@@ -4,9 +4,11 @@ from typing import Any
 
 import tornado.web
 
+from handlers.security import SecurityHeadersMixin
 
-class BaseHandler(tornado.web.RequestHandler):
-    """Shared behaviour: the drain counter, template namespace and error pages."""
+
+class BaseHandler(SecurityHeadersMixin, tornado.web.RequestHandler):
+    """Shared behaviour: security headers, the drain counter, template namespace, error pages."""
 
     _counted = False
 
