@@ -36,7 +36,10 @@ def copier_error_message(error: Exception, answers: dict[str, Any]) -> str:
 
     text = str(error).strip()
     if isinstance(error, InteractiveSessionError):
-        return "answers are missing and stdin is not a terminal: pass --defaults, --answers-file FILE or --data KEY=VALUE"
+        return (
+            "answers are missing and stdin is not a terminal: "
+            "pass --defaults, --answers-file FILE or --data KEY=VALUE"
+        )
     if match := _VALIDATION.match(text):
         key, msg = match["key"], " ".join(match["msg"].split())
         got = f" (got {answers[key]!r})" if key in answers else ""

@@ -137,7 +137,8 @@ def require(answers: dict[str, Any], questions: dict[str, Question]) -> None:
     if missing:
         flags = " ".join(f"--data {key}=..." for key in missing)
         raise ScaffoldError(
-            f"missing required answer {', '.join(missing)}: add it to the answers file or pass {flags}"
+            f"missing required answer {', '.join(missing)}: "
+            f"add it to the answers file or pass {flags}"
         )
 
 
