@@ -143,7 +143,12 @@ def list_questions(
         typer.echo(json.dumps([q.to_json() for q in asked.values()], indent=2))
         return
     for q in asked.values():
-        default = "(required)" if q.required else f"default: {json.dumps(q.default)}"
+        if q.required:
+            default = "(required)"
+        elif q.default_is_template:
+            default = f"default: computed from other answers ({q.default})"
+        else:
+            default = f"default: {json.dumps(q.default)}"
         typer.echo(f"{q.key}  [{q.type_label}]  {default}")
         typer.echo(f"    {q.help}")
         if q.choices:
