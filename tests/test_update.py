@@ -166,11 +166,12 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 class Machine:
     """One user's machine: a fresh HOME, a working folder and a CLI runner."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, made=None) -> None:
         self.home = tmp_path / "home"
-        self.home.mkdir()
+        self.home.mkdir(parents=True)
         self.work = tmp_path / "work"
         self.work.mkdir()
+        self.made = made
 
     def run(
         self, release: Path, *args: str, cwd: Path | None = None
@@ -196,6 +197,10 @@ class Machine:
         return done.stdout
 
     def project(self, release: Path, name: str = "app", *data: str, commit: bool = True) -> Path:
+        """A project generated with ``--defaults`` (and ``data``), committed to a new repo."""
+        if commit and not data and self.made is not None:
+            # Generated and committed once per release and worker (on another "machine").
+            return Path(shutil.copytree(self.made(release), self.work / name, symlinks=True))
         args = [f"--data={pair}" for pair in data]
         done = self.run(release, "new", name, "--defaults", *args)
         assert done.returncode == 0, done.stderr
@@ -223,9 +228,23 @@ def answers(project: Path) -> str:
     return (project / ".copier-answers.yml").read_text()
 
 
+@pytest.fixture(scope="session")
+def made(tmp_path_factory: pytest.TempPathFactory):
+    """Returns the committed default project of a release, generating it on first use."""
+    base = tmp_path_factory.mktemp("made")
+    projects: dict[Path, Path] = {}
+
+    def get(release: Path) -> Path:
+        if release not in projects:
+            projects[release] = Machine(base / release.name).project(release)
+        return projects[release]
+
+    return get
+
+
 @pytest.fixture
-def machine(tmp_path: Path) -> Machine:
-    return Machine(tmp_path)
+def machine(tmp_path: Path, made) -> Machine:
+    return Machine(tmp_path, made)
 
 
 def state(project: Path, machine: Machine) -> tuple[dict[str, bytes], str, str]:

@@ -158,7 +158,10 @@ def list_questions(
 
 
 ProjectArgument = Annotated[
-    Path, typer.Argument(help="The generated project (a git repository).", show_default=".")
+    Path,
+    typer.Argument(
+        metavar="PATH", help="The generated project (a git repository).", show_default="."
+    ),
 ]
 
 
