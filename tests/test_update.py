@@ -343,9 +343,21 @@ def _no_answers(machine: Machine, project: Path) -> None:
     machine.commit(project, "Drop the answers")
 
 
+def _unreleased(machine: Machine, project: Path) -> None:
+    edit(project / ".copier-answers.yml", "_commit: 1.0.0", "_commit: 1.5.0")
+    machine.commit(project, "Made by a development build")
+
+
+def _not_a_version(machine: Machine, project: Path) -> None:
+    edit(project / ".copier-answers.yml", "_commit: 1.0.0", "_commit: 1a2b3c4")
+    machine.commit(project, "Made from a raw commit")
+
+
 @pytest.mark.parametrize(
     ("spoil", "needle"),
     [
+        (_unreleased, "1.5.0 of"),
+        (_not_a_version, "not a tornado-scaffold release"),
         (_dirty, "uncommitted changes"),
         (_untracked, "uncommitted changes"),
         (_foreign, "another template"),

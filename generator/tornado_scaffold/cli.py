@@ -182,7 +182,7 @@ def update(
     questions take their defaults unless set with --data, and --data changes an answer
     (e.g. --data websocket=true adds the WebSocket module). The project must be a clean
     git repository. Exit status: 0 updated (or nothing to do), 1 conflicts left with
-    <<<<<<< markers, 2 refused (nothing changed).
+    <<<<<<< markers (--pretend: would be), 2 refused (nothing changed).
 
     Examples:
 

@@ -10,6 +10,7 @@ that runs on a throw-away clone.
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -234,9 +235,11 @@ def update(path: Path, data: dict[str, str], *, pretend: bool) -> int:
             exit_code=1,
         )
     typer.echo("\nNext steps:")
+    if path != Path.cwd().resolve():
+        typer.echo(f"  cd {shlex.quote(str(path))}")
     typer.echo("  git diff                   # review what the update changed")
     typer.echo("  python -W error -m pytest  # run the project's tests")
-    typer.echo(f'  git add -A && git commit -m "Update to tornado-scaffold {__version__}"')
+    typer.echo(f'  git add -A . && git commit -m "Update to tornado-scaffold {__version__}"')
     return 0
 
 
@@ -252,7 +255,7 @@ def _preview(path: Path, changes: dict[str, Any], what: str) -> int:
         changed = _changed(copy)
         conflicts = _conflicts(copy, changed)
         status = _git("status", "--short", "--", ".", cwd=copy).stdout.rstrip()
-        stat = _git("diff", "--stat", "HEAD", "--", ".", cwd=copy).stdout.rstrip()
+        stat = _git("diff", "--stat", "--relative", "HEAD", cwd=copy).stdout.rstrip()
     typer.echo(f"Would update {path} {what} (nothing was written):")
     typer.echo(status or "  (no changes)")
     if stat:
