@@ -548,6 +548,7 @@ def test_update_data_adds_a_module_to_a_current_project(machine, releases):
     done = machine.run(v2, "update", "--data", "metrics=true", "--data", "port=9001", cwd=project)
 
     assert done.returncode == 0, done.stderr
+    assert "metrics=true" in done.stdout and "handlers/metrics.py" in done.stdout
     assert (project / "handlers" / "metrics.py").is_file()
     assert (project / "tests" / "test_metrics.py").is_file()
     assert "metrics: true" in answers(project) and "port: 9001" in answers(project)

@@ -10,6 +10,7 @@ that runs on a throw-away clone.
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import tempfile
@@ -36,6 +37,10 @@ class Project:
     @property
     def behind(self) -> bool:
         return _parse(self.version) < _parse(__version__)
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)  # true, not True
 
 
 def _parse(version: str):  # -> packaging.version.Version
@@ -217,7 +222,8 @@ def update(path: Path, data: dict[str, str], *, pretend: bool) -> int:
     what = (
         f"from template {project.version} to {__version__}"
         if project.behind
-        else f"at template {__version__} with " + ", ".join(f"{k}={v}" for k, v in changes.items())
+        else f"at template {__version__} with "
+        + ", ".join(f"{k}={_shown(v)}" for k, v in changes.items())
     )
     if pretend:
         return _preview(path, changes, what)
@@ -225,7 +231,10 @@ def update(path: Path, data: dict[str, str], *, pretend: bool) -> int:
     changed = _changed(path)
     conflicts = _conflicts(path, changed)
     typer.echo(f"Updated {path} {what}:")
-    typer.echo(_git("status", "--short", "--", ".", cwd=path).stdout.rstrip() or "  (no changes)")
+    typer.echo(
+        _git("status", "--short", "--untracked-files=all", "--", ".", cwd=path).stdout.rstrip()
+        or "  (no changes)"
+    )
     if conflicts:
         typer.echo("\nConflicts (left with <<<<<<< markers):")
         typer.echo("".join(f"  {name}\n" for name in conflicts).rstrip())
@@ -254,7 +263,9 @@ def _preview(path: Path, changes: dict[str, Any], what: str) -> int:
         _run_copier(copy, changes)
         changed = _changed(copy)
         conflicts = _conflicts(copy, changed)
-        status = _git("status", "--short", "--", ".", cwd=copy).stdout.rstrip()
+        status = _git(
+            "status", "--short", "--untracked-files=all", "--", ".", cwd=copy
+        ).stdout.rstrip()
         stat = _git("diff", "--stat", "--relative", "HEAD", cwd=copy).stdout.rstrip()
     typer.echo(f"Would update {path} {what} (nothing was written):")
     typer.echo(status or "  (no changes)")
