@@ -22,6 +22,8 @@ class BaseHandler(tornado.web.RequestHandler):
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
         namespace["project_name"] = self.settings["project_name"]
+        # (label, route name) pairs for the header; make_app() fills them per enabled module.
+        namespace["nav"] = self.settings.get("nav", ())
         return namespace
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
