@@ -2,6 +2,8 @@
 
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -65,7 +67,9 @@ def _refused(port):
 
 
 def test_in_flight_request_completes_after_sigterm(project):
-    with running_app(project, "--shutdown_timeout=5", script="slow_app.py") as app:
+    with running_app(
+        project, "--shutdown_timeout=5", command=(sys.executable, "slow_app.py")
+    ) as app:
         thread, result = _get_in_background(app.url + "/slow?seconds=1.5")
         time.sleep(0.5)  # the request is in flight
         started = time.monotonic()
@@ -79,7 +83,9 @@ def test_in_flight_request_completes_after_sigterm(project):
 
 
 def test_drain_is_bounded_by_the_timeout(project):
-    with running_app(project, "--shutdown_timeout=0.5", script="slow_app.py") as app:
+    with running_app(
+        project, "--shutdown_timeout=0.5", command=(sys.executable, "slow_app.py")
+    ) as app:
         thread, result = _get_in_background(app.url + "/slow?seconds=30")
         time.sleep(0.5)
         started = time.monotonic()
@@ -146,9 +152,6 @@ def test_two_worker_processes_serve_and_stop_together(project):
 
 
 def test_processes_with_debug_is_refused(project):
-    import subprocess
-    import sys
-
     done = subprocess.run(
         [sys.executable, "app.py", "--processes=2", "--debug"],
         cwd=project,
