@@ -23,12 +23,13 @@ app = typer.Typer(
         "Generate ready-to-run Tornado projects from a Copier template, "
         "and keep them up to date.\n\n"
         "Examples:\n\n"
-        "  tornado-scaffold new my-app                       # asks the questions\n\n"
-        "  tornado-scaffold new my-app --defaults --data port=9000\n\n"
-        "  tornado-scaffold new my-app --answers-file answers.yml\n\n"
-        "  tornado-scaffold questions --json                 # every answer key, for scripts\n\n"
-        "  tornado-scaffold update --pretend                 # preview a template update\n\n"
-        "  tornado-scaffold check                            # exit 1 when behind (CI)"
+        "\b\n"  # keep the lines below as they are (no re-wrapping)
+        "  tornado-scaffold new my-app              # asks the questions\n"
+        "  tornado-scaffold new my-app --defaults --data websocket=true\n"
+        "  tornado-scaffold new my-app --answers-file answers.yml\n"
+        "  tornado-scaffold questions --json        # every answer key\n"
+        "  tornado-scaffold update --pretend        # preview an update\n"
+        "  tornado-scaffold check                   # exit 1 when behind"
     ),
     no_args_is_help=True,
     add_completion=False,
