@@ -5,9 +5,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import itertools
 import json
 import socket
+import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -24,7 +28,6 @@ AUTHORIZE_URLS = {
     "google": "https://accounts.google.com/o/oauth2/v2/auth?",
     "github": "https://github.com/login/oauth/authorize?",
     "facebook": "https://www.facebook.com/dialog/oauth?",
-    "twitter": "https://api.twitter.com/oauth/authenticate?",
 }
 VARIANTS = [
     (websocket, tcp_echo, providers)
@@ -63,6 +66,30 @@ def probe_tcp_echo(app) -> None:
         assert received == b"ping \xc3\xa9\r\n"
 
 
+@contextlib.contextmanager
+def fake_twitter() -> Iterator[str]:
+    """Twitter's OAuth 1.0a login first fetches a request token: serve one locally."""
+
+    class RequestToken(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"oauth_token=req-token&oauth_token_secret=sec&oauth_callback_confirmed=true"
+            self.send_response(200 if self.path.startswith("/oauth/request_token") else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), RequestToken) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+
+
 def credentials(providers: tuple[str, ...]) -> dict[str, str]:
     env = {}
     for provider in providers:
@@ -89,17 +116,19 @@ def test_variant(variant, tmp_path, home):
     assert_lint_clean(project)
     assert_own_tests_pass(project)
 
-    with running_app(project, env=credentials(providers)) as app:
+    with (
+        fake_twitter() as twitter_url,
+        running_app(project, env={**credentials(providers), "TWITTER_URL": twitter_url}) as app,
+    ):
         index = http_get(app.url + "/")
         assert index.status == 200 and "Variant App" in index.body
         if websocket:
             probe_websocket(app)
         if tcp_echo:
             probe_tcp_echo(app)
+        authorize_urls = {**AUTHORIZE_URLS, "twitter": f"{twitter_url}/oauth/authorize?"}
         for provider in providers:
-            if provider == "twitter":
-                continue  # needs the fake request-token endpoint: see probe below
             login = http_get(f"{app.url}/auth/{provider}/login", follow=False)
             assert login.status == 302, (provider, login.status, login.body[:300])
-            assert login.headers["Location"].startswith(AUTHORIZE_URLS[provider])
+            assert login.headers["Location"].startswith(authorize_urls[provider])
         assert app.stop() == 0

@@ -1,12 +1,19 @@
 """The base class every page handler derives from."""
 
+import json
 from typing import Any
 
 import tornado.web
 
+from handlers.security import SecurityHeadersMixin
 
-class BaseHandler(tornado.web.RequestHandler):
-    """Shared behaviour: the drain counter, template namespace and error pages."""
+# Signed cookie holding the signed-in user as JSON ({"provider", "id", "name"}): signed, so a
+# client cannot forge it, but not encrypted, so it must never carry tokens or secrets.
+USER_COOKIE = "user"
+
+
+class BaseHandler(SecurityHeadersMixin, tornado.web.RequestHandler):
+    """Shared behaviour: security headers, drain counter, current user, namespace, error pages."""
 
     _counted = False
 
@@ -19,9 +26,23 @@ class BaseHandler(tornado.web.RequestHandler):
             self.application.requests_in_flight -= 1  # type: ignore[attr-defined]
             self._counted = False
 
+    def get_current_user(self) -> dict[str, str] | None:
+        raw = self.get_signed_cookie(USER_COOKIE)  # bytes, or None if absent, forged or expired
+        if raw is None:
+            return None
+        try:
+            user = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        if not isinstance(user, dict) or not isinstance(user.get("name"), str):
+            return None
+        return user
+
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
         namespace["project_name"] = self.settings["project_name"]
+        # The layout shows the log-in link and logout form only when sign-in is configured.
+        namespace["auth_enabled"] = self.settings.get("auth_enabled", False)
         return namespace
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
