@@ -1,0 +1,226 @@
+"""HTTP figures of a generated project: start-up, `/healthz`, `/` and `--processes 2`.
+
+Peer: bench/peers/hello.py, a minimal hand-written Tornado app. Server pinned to core 0, the
+load client (wrk, else bench/loadgen.py) to core 1: the two share this machine's 2 cores.
+Named web.py, not http.py: a script's folder comes first on sys.path and would shadow `http`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+import urllib.request
+from pathlib import Path
+
+import common as c
+
+HELLO = c.PEERS / "hello.py"
+
+
+def gen_cmd(project: Path, port: int, options: str, extra: tuple[str, ...] = ()) -> list[str]:
+    cmd = [c.PY, "app.py", f"--port={port}", "--address=127.0.0.1", *extra]
+    if "--tcp_port" in options:  # the TCP echo module listens too: keep it off fixed ports
+        cmd.append(f"--tcp_port={c.free_port()}")
+    return cmd
+
+
+SERVER_ENV = {"COOKIE_SECRET": "bench-secret-bench-secret-bench-secret"}
+
+
+def startup(project: Path, options: str, runs: int) -> None:
+    """Wall time from spawning `python app.py` until its port accepts a connection."""
+    times: dict[str, list[float]] = {"generated": [], "peer": []}
+    for i in range(runs + 1):  # round 0 warms the page cache and .pyc files
+        for name in ("generated", "peer") if i % 2 else ("peer", "generated"):
+            port = c.free_port()
+            if name == "generated":
+                cmd, cwd = gen_cmd(project, port, options), project
+            else:
+                cmd, cwd = [c.PY, str(HELLO), str(port)], None
+            start = time.perf_counter()
+            proc = c.spawn([*c.pin(0), *cmd], cwd=cwd, env=SERVER_ENV)
+            try:
+                ready = c.wait_port("127.0.0.1", port, proc, 20)
+            finally:
+                c.stop(proc)
+            if i:
+                times[name].append(ready - start)
+    gen, peer = c.median(times["generated"]), c.median(times["peer"])
+    r = c.ratio(gen, peer)
+    c.table(
+        f"start-up until the port accepts ({runs} runs each)",
+        ["generated ms", "peer ms", "ratio", "target <= 1.3x"],
+        [[c.fmt(gen * 1e3), c.fmt(peer * 1e3), c.fmt(r, 2), c.verdict(r <= 1.3)]],
+    )
+
+
+def wrk_unit(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}[unit]
+
+
+def load(url: str, seconds: float, client: str, headers: tuple[str, ...] = ()) -> dict:
+    """One load run, 50 connections, client pinned to core 1."""
+    if client == "wrk":
+        seconds = max(1, round(seconds))  # wrk takes whole seconds
+        cmd = [*c.pin(1), "wrk", "-t1", "-c50", f"-d{seconds}s", "--latency"]
+        for header in headers:
+            cmd += ["-H", header]
+        out = c.run([*cmd, url], timeout=seconds + 30).stdout
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
+        p99 = wrk_unit(re.search(r"\s99%\s+(\S+)", out)[1])
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        return {"rps": rps, "p99_ms": p99, "errors": int(errors[1]) if errors else 0}
+    host_port, path = url.removeprefix("http://").split("/", 1)
+    args = ["http", "--port", host_port.split(":")[1], "--path", "/" + path]
+    args += ["--duration", str(seconds), "--connections", "50"]
+    for header in headers:
+        args += ["--header", header]
+    return c.loadgen(args, timeout=seconds + 30)
+
+
+def compare(
+    title: str,
+    target: float,
+    gen_url: str,
+    peer_url: str,
+    runs: int,
+    seconds: float,
+    client: str,
+    gen_headers: tuple[str, ...] = (),
+    warm: bool = True,
+) -> float:
+    """Alternate runs against the two live servers; medians of req/s and p99."""
+    results: dict[str, list[dict]] = {"generated": [], "peer": []}
+    if warm:  # first requests compile templates and fill caches
+        load(gen_url, 1, client, gen_headers)
+        load(peer_url, 1, client)
+    for i in range(runs):
+        for name in ("generated", "peer") if i % 2 else ("peer", "generated"):
+            if name == "generated":
+                results[name].append(load(gen_url, seconds, client, gen_headers))
+            else:
+                results[name].append(load(peer_url, seconds, client))
+    gen = {k: c.median([r[k] for r in results["generated"]]) for k in ("rps", "p99_ms")}
+    peer = {k: c.median([r[k] for r in results["peer"]]) for k in ("rps", "p99_ms")}
+    errors = sum(r.get("errors", 0) for rs in results.values() for r in rs)
+    r = c.ratio(gen["rps"], peer["rps"])
+    c.table(
+        f"{title} ({client}, 50 connections, {runs} x {seconds:g} s each)",
+        [
+            "generated req/s",
+            "peer req/s",
+            "ratio",
+            "generated p99 ms",
+            "peer p99 ms",
+            f"target >= {target}x",
+            "non-2xx",
+        ],
+        [
+            [
+                c.fmt(gen["rps"]),
+                c.fmt(peer["rps"]),
+                c.fmt(r, 2),
+                c.fmt(gen["p99_ms"], 1),
+                c.fmt(peer["p99_ms"], 1),
+                c.verdict(r >= target) if target else "(context)",
+                errors,
+            ]
+        ],
+    )
+    return r
+
+
+def xsrf_cookie(url: str) -> str | None:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        for header in response.headers.get_all("Set-Cookie") or []:
+            if header.startswith("_xsrf="):
+                return header.split(";", 1)[0]
+    return None
+
+
+def processes(
+    project: Path, options: str, runs: int, seconds: float, client: str, quick: bool
+) -> None:
+    if "--processes" not in options:
+        c.table(
+            "`--processes 2` vs 1 on /healthz",
+            ["result"],
+            [["not yet measurable: the generated app has no --processes option"]],
+        )
+        return
+    rps = {}
+    for n in (1, 2):
+        port = c.free_port()
+        # Both cores go to the server here; the client floats (reported, not hidden).
+        cmd = gen_cmd(project, port, options, (f"--processes={n}",))
+        with c.server(cmd, port, cwd=project, env=SERVER_ENV, core=0 if n == 1 else -1):
+            url = f"http://127.0.0.1:{port}/healthz"
+            if not quick:
+                load(url, 1, client)
+            rps[n] = c.median([load(url, seconds, client)["rps"] for _ in range(runs)])
+    r = c.ratio(rps[2], rps[1])
+    c.table(
+        "`--processes 2` vs 1 on /healthz (same project)",
+        ["1 process req/s", "2 processes req/s", "ratio", "target >= 1.7x"],
+        [[c.fmt(rps[1]), c.fmt(rps[2]), c.fmt(r, 2), c.verdict(r >= 1.7)]],
+    )
+
+
+def main() -> None:
+    args = c.parse_args(
+        __doc__, [("--client", {"choices": ["auto", "wrk", "python"], "default": "auto"})]
+    )
+    runs = args.runs or (1 if args.quick else 3)
+    seconds = 0.5 if args.quick else 10  # wrk rounds up to 1 s
+    client = args.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "python"
+    print(f"machine: {c.machine()}; load client: {client}")
+    with c.scratch("bench-web-") as work:
+        home = work / "home"
+        home.mkdir()
+        project = c.generate(work / "app", home)
+        options = c.app_options(project)
+        startup(project, options, 2 if args.quick else 15)
+        gport, pport = c.free_port(), c.free_port()
+        gen = c.server(
+            gen_cmd(project, gport, options),
+            gport,
+            cwd=project,
+            env=SERVER_ENV,
+            log=work / "gen.log",
+        )
+        peer = c.server([c.PY, str(HELLO), str(pport)], pport, log=work / "peer.log")
+        with gen, peer:
+            g, p = f"http://127.0.0.1:{gport}", f"http://127.0.0.1:{pport}"
+            compare("/healthz vs hello world", 0.95, f"{g}/healthz", f"{p}/", runs, seconds, client)
+            compare(
+                "/ (template, static_url, xsrf; client never returns cookies) vs hello world",
+                0.75,
+                f"{g}/",
+                f"{p}/",
+                runs,
+                seconds,
+                client,
+            )
+            cookie = xsrf_cookie(f"{g}/")
+            if cookie:
+                compare(
+                    "/ with the _xsrf cookie sent back (browser-like) vs hello world",
+                    0,
+                    f"{g}/",
+                    f"{p}/",
+                    runs,
+                    seconds,
+                    client,
+                    (f"Cookie: {cookie}",),
+                )
+            else:
+                c.note("/ sets no _xsrf cookie for a logged-out visitor: no token is minted")
+        processes(project, options, runs, seconds, client, args.quick)
+
+
+if __name__ == "__main__":
+    main()
