@@ -1,0 +1,74 @@
+"""Wall time of the generator's test suite (`python -m pytest -n auto`) and what dominates it.
+
+Runs the suite of a checkout (default: this one; `--repo /work/main` for another) with that
+checkout's generator on PYTHONPATH, then lists pytest's slowest phases (`--durations=15`).
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import time
+from pathlib import Path
+
+import common as c
+
+DURATION = re.compile(r"^([\d.]+)s (setup|call|teardown)\s+(\S+)")
+
+
+def run_suite(repo: Path, quick: bool) -> tuple[float, str, int]:
+    cmd = [c.PY, "-m", "pytest", "-p", "no:cacheprovider", "--durations=15", "-q"]
+    if quick:  # a smoke run: one fast file, no workers
+        cmd += ["tests/test_repository.py"]
+    else:
+        cmd += ["-n", "auto"]
+        if (repo / "tests" / "test_bench_smoke.py").exists():
+            cmd += ["--ignore=tests/test_bench_smoke.py"]  # the bench's own smoke test
+    env = {"PYTHONPATH": str(repo / "generator")}
+    start = time.perf_counter()
+    done = c.run(cmd, cwd=repo, env=env, timeout=1800, check=False)
+    return time.perf_counter() - start, done.stdout, done.returncode
+
+
+def main() -> None:
+    args = c.parse_args(__doc__, [("--repo", {"type": Path, "default": c.REPO})])
+    runs = args.runs or (1 if args.quick else 3)
+    print(f"machine: {c.machine()}; repo: {args.repo}")
+    walls, outputs, codes = [], [], []
+    for _ in range(runs):
+        wall, out, code = run_suite(args.repo, args.quick)
+        walls.append(wall)
+        outputs.append(out)
+        codes.append(code)
+    summary = [line for line in outputs[-1].splitlines() if re.search(r"\d+ (passed|failed)", line)]
+    c.table(
+        f"test suite wall time ({runs} run(s); {'quick: one file' if args.quick else '-n auto'})",
+        ["median s", "min s", "max s", "exit codes", "pytest summary (last run)"],
+        [
+            [
+                c.fmt(c.median(walls), 1),
+                c.fmt(min(walls), 1),
+                c.fmt(max(walls), 1),
+                ",".join(map(str, codes)),
+                summary[-1].strip("= ") if summary else "?",
+            ]
+        ],
+    )
+    slow = [m.groups() for line in outputs[-1].splitlines() if (m := DURATION.match(line))]
+    c.table(
+        "slowest phases (last run, pytest --durations=15)",
+        ["seconds", "phase", "test"],
+        [[s, phase, test] for s, phase, test in slow],
+    )
+    per_file: dict[str, float] = collections.defaultdict(float)
+    for s, _, test in slow:
+        per_file[test.split("::")[0]] += float(s)
+    c.table(
+        "of those, seconds per test file",
+        ["file", "seconds"],
+        [[f, c.fmt(s, 1)] for f, s in sorted(per_file.items(), key=lambda kv: -kv[1])],
+    )
+
+
+if __name__ == "__main__":
+    main()
