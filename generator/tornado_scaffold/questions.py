@@ -44,12 +44,19 @@ class Question:
             )
         return _TYPE_NAMES.get(self.type, self.type)
 
+    @property
+    def default_is_template(self) -> bool:
+        """True when the default is a Jinja expression computed from other answers."""
+        return isinstance(self.default, str) and "{{" in self.default
+
     def to_json(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "type": self.type_label,
+            "multiselect": self.multiselect,
             "help": self.help,
             "default": self.default,
+            "default_is_template": self.default_is_template,
             "required": self.required,
             "choices": list(self.choices),
             "when": self.when,
@@ -159,6 +166,8 @@ def read_answers_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ScaffoldError(f"cannot read answers file {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ScaffoldError(f"answers file {path} is not UTF-8 text: save it as UTF-8") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
