@@ -7,6 +7,7 @@ Named web.py, not http.py: a script's folder comes first on sys.path and would s
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import time
@@ -184,18 +185,38 @@ def main() -> None:
         project = c.generate(work / "app", home)
         options = c.app_options(project)
         startup(project, options, 2 if args.quick else 15)
-        gport, pport = c.free_port(), c.free_port()
-        gen = c.server(
-            gen_cmd(project, gport, options),
-            gport,
-            cwd=project,
-            env=SERVER_ENV,
-            log=work / "gen.log",
-        )
-        peer = c.server([c.PY, str(HELLO), str(pport)], pport, log=work / "peer.log")
-        with gen, peer:
-            g, p = f"http://127.0.0.1:{gport}", f"http://127.0.0.1:{pport}"
-            compare("/healthz vs hello world", 0.95, f"{g}/healthz", f"{p}/", runs, seconds, client)
+        gport, qport, pport = c.free_port(), c.free_port(), c.free_port()
+        g, q, p = (f"http://127.0.0.1:{port}" for port in (gport, qport, pport))
+        warm = not args.quick
+        with contextlib.ExitStack() as stack:
+            for port, cmd, cwd, name in [
+                (gport, gen_cmd(project, gport, options), project, "gen"),
+                (pport, [c.PY, str(HELLO), str(pport)], None, "peer"),
+            ] + (
+                []
+                if args.quick
+                else [
+                    # Same project without the per-request access log line (see README).
+                    (
+                        qport,
+                        gen_cmd(project, qport, options, ("--logging=warning",)),
+                        project,
+                        "quiet",
+                    ),
+                ]
+            ):
+                log = work / f"{name}.log"
+                stack.enter_context(c.server(cmd, port, cwd=cwd, env=SERVER_ENV, log=log))
+            compare(
+                "/healthz vs hello world",
+                0.95,
+                f"{g}/healthz",
+                f"{p}/",
+                runs,
+                seconds,
+                client,
+                warm=warm,
+            )
             compare(
                 "/ (template, static_url, xsrf; client never returns cookies) vs hello world",
                 0.75,
@@ -204,21 +225,41 @@ def main() -> None:
                 runs,
                 seconds,
                 client,
+                warm=warm,
             )
-            cookie = xsrf_cookie(f"{g}/")
-            if cookie:
+            if not args.quick:
                 compare(
-                    "/ with the _xsrf cookie sent back (browser-like) vs hello world",
+                    "context: /healthz with --logging=warning (no access log) vs hello world",
                     0,
-                    f"{g}/",
+                    f"{q}/healthz",
                     f"{p}/",
                     runs,
                     seconds,
                     client,
-                    (f"Cookie: {cookie}",),
                 )
-            else:
-                c.note("/ sets no _xsrf cookie for a logged-out visitor: no token is minted")
+                compare(
+                    "context: / with --logging=warning (no access log) vs hello world",
+                    0,
+                    f"{q}/",
+                    f"{p}/",
+                    runs,
+                    seconds,
+                    client,
+                )
+                cookie = xsrf_cookie(f"{g}/")
+                if cookie:
+                    compare(
+                        "context: / with the _xsrf cookie sent back (browser-like)",
+                        0,
+                        f"{g}/",
+                        f"{p}/",
+                        runs,
+                        seconds,
+                        client,
+                        (f"Cookie: {cookie}",),
+                    )
+                else:
+                    c.note("/ sets no _xsrf cookie for a logged-out visitor: no token is minted")
         processes(project, options, runs, seconds, client, args.quick)
 
 
