@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -172,25 +173,45 @@ def tree(root: Path) -> dict[str, bytes]:
     }
 
 
-def fake_release(tmp: Path, version: str, mutate=None) -> Path:
+def fake_release(
+    base: Path, version: str, mutate=None, *, bundle_from: Path | None = None, record: bool = False
+) -> Path:
     """A copy of the package as another release would install it; returns its PYTHONPATH.
 
     ``mutate(template_root)`` may change its template (copier.yml and template/).
+    ``bundle_from`` (another fake release) provides the earlier history; ``record`` adds
+    this release to it, as the release process does.
     """
-    site = tmp / f"release-{version}"
+    site = base / f"release-{version}"
     package = site / "tornado_scaffold"
-    shutil.copytree(PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__", "_template"))
+    shutil.copytree(
+        PACKAGE,
+        package,
+        ignore=shutil.ignore_patterns("__pycache__", "_template", "history.bundle"),
+    )
     (package / "_template").mkdir()
     shutil.copy2(REPO / "copier.yml", package / "_template" / "copier.yml")
-    shutil.copytree(REPO / "template", package / "_template" / "template")
+    shutil.copytree(
+        REPO / "template",
+        package / "_template" / "template",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     init = package / "__init__.py"
     init.write_text(
-        "\n".join(
-            f'__version__ = "{version}"' if line.startswith("__version__") else line
-            for line in init.read_text().splitlines()
-        )
-        + "\n"
+        re.sub(r'__version__ = "[^"]*"', f'__version__ = "{version}"', init.read_text())
     )
     if mutate is not None:
         mutate(package / "_template")
+    if bundle_from is not None:
+        shutil.copy2(
+            bundle_from / "tornado_scaffold" / "history.bundle", package / "history.bundle"
+        )
+    if record:
+        done = subprocess.run(
+            [sys.executable, "-m", "tornado_scaffold.history", "record"],
+            env={**os.environ, "PYTHONPATH": str(site)},
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
     return site

@@ -7,35 +7,20 @@ prompt would fail, and PYTHONPATH pointing at this checkout's package.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, run_cli, tree
 
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """The CLI on a fresh machine: an empty HOME of its own, run from ``tmp_path``."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "COPIER_"))}
-    env.pop("XDG_CACHE_HOME", None)
-    env.update(HOME=str(home), PYTHONPATH=str(REPO / "generator"), PYTHONDONTWRITEBYTECODE="1")
-    return subprocess.run(
-        [sys.executable, "-m", "tornado_scaffold", *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    return run_cli(*args, home=home, cwd=tmp_path)
 
 
 def write(tmp_path: Path, text: str | bytes) -> Path:
@@ -143,7 +128,7 @@ def test_answers_of_a_project_reproduce_it_elsewhere(tmp_path):
     done = cli(second, "new", "copy", "--answers-file", str(first / "shop" / ".copier-answers.yml"))
 
     assert done.returncode == 0, done.stderr
-    original, copy = files(first / "shop"), files(second / "copy")
+    original, copy = tree(first / "shop"), tree(second / "copy")
     assert copy == original
     assert b'PROJECT_NAME = "Shop API"' in copy["app.py"]
     assert b"- github" in copy[".copier-answers.yml"]

@@ -9,7 +9,6 @@ which snapshots os.environ when Copier is imported.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -17,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-PACKAGE = REPO / "generator" / "tornado_scaffold"
+from conftest import fake_release
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test User",
     "GIT_AUTHOR_EMAIL": "user@example.invalid",
@@ -109,44 +108,6 @@ def _template_v2(root: Path) -> None:
     )
 
 
-def _make_release(
-    base: Path, name: str, version: str, bundle_from: Path | None, change=None
-) -> Path:
-    """A fake installed release at ``base/name``: use it as PYTHONPATH."""
-    package = base / name / "tornado_scaffold"
-    shutil.copytree(
-        PACKAGE,
-        package,
-        ignore=shutil.ignore_patterns("__pycache__", "_template", "history.bundle"),
-    )
-    template = package / "_template"
-    template.mkdir()
-    shutil.copy2(REPO / "copier.yml", template / "copier.yml")
-    shutil.copytree(
-        REPO / "template", template / "template", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    if change is not None:
-        change(template)
-    init = package / "__init__.py"
-    init.write_text(
-        re.sub(r'__version__ = "[^"]*"', f'__version__ = "{version}"', init.read_text())
-    )
-    if bundle_from is not None:
-        shutil.copy2(
-            bundle_from / "tornado_scaffold" / "history.bundle", package / "history.bundle"
-        )
-    home = base / f"{name}-home"
-    home.mkdir()
-    done = subprocess.run(
-        [sys.executable, "-m", "tornado_scaffold.history", "record"],
-        env=_env(base / name, home),
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    return base / name
-
-
 def _env(release: Path, home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "COPIER_"))}
     env.update(GIT_ENV, HOME=str(home), PYTHONPATH=str(release), PYTHONDONTWRITEBYTECODE="1")
@@ -158,8 +119,8 @@ def _env(release: Path, home: Path) -> dict[str, str]:
 def releases(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(v1, v2) releases; read-only once built (each test has its own HOME)."""
     base = tmp_path_factory.mktemp("releases")
-    v1 = _make_release(base, "rel1", "1.0.0", None)
-    v2 = _make_release(base, "rel2", "2.0.0", v1, _template_v2)
+    v1 = fake_release(base, "1.0.0", record=True)
+    v2 = fake_release(base, "2.0.0", _template_v2, bundle_from=v1, record=True)
     return v1, v2
 
 
@@ -202,12 +163,13 @@ class Machine:
             # Generated and committed once per release and worker (on another "machine").
             return Path(shutil.copytree(self.made(release), self.work / name, symlinks=True))
         args = [f"--data={pair}" for pair in data]
+        if not commit:
+            args.append("--data=git_init=false")
         done = self.run(release, "new", name, "--defaults", *args)
         assert done.returncode == 0, done.stderr
         path = self.work / name
-        if commit:
-            self.git(path, "init", "--quiet")
-            self.commit(path, "Generated")
+        if commit:  # `new` starts the repository with a first commit
+            assert self.git(path, "log", "--format=%s").startswith("Initial commit")
         return path
 
     def commit(self, project: Path, message: str) -> None:
@@ -427,7 +389,7 @@ def _broken(root: Path) -> None:
 
 def test_template_failing_to_render_changes_nothing(machine, releases, tmp_path):
     v1, _ = releases
-    v3 = _make_release(tmp_path, "rel3", "3.0.0", v1, _broken)
+    v3 = fake_release(tmp_path, "3.0.0", _broken, bundle_from=v1, record=True)
     project = machine.project(v1)
     before = state(project, machine)
 
@@ -568,6 +530,7 @@ def test_update_data_adds_a_module_to_a_current_project(machine, releases):
 def test_committed_history_is_consistent(tmp_path):
     """history.bundle vs the working template: _build raises if a released tree changed."""
     from packaging.version import Version
+
     from tornado_scaffold import __version__, history
 
     recorded = history.releases()

@@ -43,6 +43,8 @@ class BaseHandler(SecurityHeadersMixin, tornado.web.RequestHandler):
         namespace["project_name"] = self.settings["project_name"]
         # The layout shows the log-in link and logout form only when sign-in is configured.
         namespace["auth_enabled"] = self.settings.get("auth_enabled", False)
+        # (label, route name) pairs for the header; make_app() fills them per enabled module.
+        namespace["nav"] = self.settings.get("nav", ())
         return namespace
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
