@@ -101,7 +101,11 @@ def machine() -> str:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return f"{os.cpu_count()} CPU ({model}), Python {sys.version.split()[0]}, {sys.platform}"
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{os.cpu_count()} CPU ({model}), Python {sys.version.split()[0]}, {sys.platform}; "
+        f"load average before the run {load} (other work on the machine skews figures)"
+    )
 
 
 def raise_nofile() -> int:

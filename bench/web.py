@@ -117,6 +117,7 @@ def compare(
             "peer p99 ms",
             f"target >= {target}x",
             "non-2xx",
+            "each run req/s (generated / peer)",
         ],
         [
             [
@@ -127,6 +128,7 @@ def compare(
                 c.fmt(peer["p99_ms"], 1),
                 c.verdict(r >= target) if target else "(context)",
                 errors,
+                " / ".join(", ".join(c.fmt(x["rps"]) for x in results[name]) for name in results),
             ]
         ],
     )

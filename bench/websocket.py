@@ -119,8 +119,13 @@ def run_server(
     sizes: tuple[int, int],
     rounds: int,
     pings: int,
+    freeze: str = "",
 ) -> dict:
-    """All figures for one server, one connection population."""
+    """All figures for one server, one connection population.
+
+    ``freeze``: "startup" or "connected" sends the probe SIGUSR2 (gc.freeze()) at that point,
+    to show what freezing the heap in the generated app would change.
+    """
     mid, top = sizes
     log = work / f"{name}-gc.log"
     env = {**SERVER_ENV, "BENCH_GC_LOG": str(log)}
@@ -129,10 +134,14 @@ def run_server(
         pid = c.server_pid(proc)
         time.sleep(0.3)
         out["collect_idle_ms"] = forced_collect(pid, log) * 1e3
+        if freeze == "startup":
+            forced_collect(pid, log, signal.SIGUSR2)
         rss0 = c.rss_kib(pid)
         clients = Clients(port, top)
         try:
             opened = clients.open(mid)
+            if freeze == "connected":
+                forced_collect(pid, log, signal.SIGUSR2)
             out["open_rate"] = opened["open"] / opened["seconds"]
             out["failed"] = opened["failed"]
             marks = []
@@ -179,22 +188,34 @@ def main() -> None:
         home = work / "home"
         home.mkdir()
         project = c.generate(work / "app", home)
-        servers: dict[str, tuple[list[str], Path | None, int]] = {}
+        servers: dict[str, tuple[list[str], Path | None, int, str]] = {}
         port = c.free_port()
-        servers["peer"] = ([c.PY, str(PEER), str(port)], None, port)
+        servers["peer"] = ([c.PY, str(PEER), str(port)], None, port, "")
         if (project / "handlers" / "chat.py").is_file():
-            port = c.free_port()
-            cmd = [c.PY, "app.py", f"--port={port}", "--address=127.0.0.1"]
-            if "--tcp_port" in c.app_options(project):
-                cmd.append(f"--tcp_port={c.free_port()}")
-            servers["generated"] = (cmd, project, port)
+            options = c.app_options(project)
+
+            def gen(*extra: str) -> tuple[list[str], Path, int]:
+                port = c.free_port()
+                cmd = [c.PY, "app.py", f"--port={port}", "--address=127.0.0.1", *extra]
+                if "--tcp_port" in options:
+                    cmd.append(f"--tcp_port={c.free_port()}")
+                return cmd, project, port
+
+            servers["generated"] = (*gen(), "")
+            if not quick:  # context rows: what gc.freeze() and the ping timer change
+                servers["generated + gc.freeze() after start-up"] = (*gen(), "startup")
+                servers[f"generated + gc.freeze() once {mid:,} are open"] = (*gen(), "connected")
+                servers["generated --ws_ping_interval=0"] = (*gen("--ws_ping_interval=0"), "")
         results = {
-            name: run_server(name, cmd, cwd, port, work, (mid, top), rounds, pings)
-            for name, (cmd, cwd, port) in servers.items()
+            name: run_server(
+                name.split()[0] + str(i), cmd, cwd, port, work, (mid, top), rounds, pings, freeze
+            )
+            for i, (name, (cmd, cwd, port, freeze)) in enumerate(servers.items())
         }
     peer = results["peer"]
     rows = []
-    for name in ("generated", "peer"):
+    names = [n for n in results if n != "peer"] or ["generated"]
+    for name in [*names, "peer"]:
         r = results.get(name)
         if r is None:
             rows.append(
@@ -222,7 +243,7 @@ def main() -> None:
                 f"{r['full_in_broadcast']} (max {c.fmt(r['full_in_broadcast_ms'])} ms)",
                 f"{c.fmt(r['collect_idle_ms'], 1)} / {c.fmt(r['collect_mid_ms'], 1)}",
                 c.fmt(r["frozen_collect_ms"], 1),
-                c.verdict(ok) if name == "generated" else "",
+                c.verdict(ok) if name == "generated" else ("" if name == "peer" else "(context)"),
             ]
         )
     c.table(
