@@ -136,11 +136,14 @@ class RunningApp:
 
 @contextlib.contextmanager
 def running_app(
-    project: Path, *args: str, env: dict[str, str] | None = None
+    project: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    command: tuple[str | Path, ...] = (sys.executable, "app.py"),
 ) -> Iterator[RunningApp]:
-    """Start ``python app.py`` on free ports; always stop it afterwards."""
+    """Start ``python app.py`` (or ``command``) in ``project`` on free ports; always stop it."""
     port, tcp_port = free_port(), free_port()
-    argv = [sys.executable, "app.py", f"--port={port}", *args]
+    argv = [*command, f"--port={port}", *args]
     if (project / "echo_server.py").exists():
         argv.append(f"--tcp_port={tcp_port}")
     process = subprocess.Popen(

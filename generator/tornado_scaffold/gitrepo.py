@@ -1,4 +1,4 @@
-"""The few git operations the CLI needs on a user's project."""
+"""The git commands tornado-scaffold runs: one runner, one way of reporting failures."""
 
 from __future__ import annotations
 
@@ -6,31 +6,39 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tornado_scaffold.errors import ScaffoldError
+
 # Used only when the user has no git identity configured, so the first commit still works.
-_FALLBACK_IDENTITY = [
-    "-c",
-    "user.name=tornado-scaffold",
-    "-c",
-    "user.email=tornado-scaffold@localhost",
-]
+_FALLBACK_IDENTITY = ["-c", "user.name=tornado-scaffold", "-c", "user.email=scaffold@localhost"]
 
 
 def available() -> bool:
     return shutil.which("git") is not None
 
 
-def run(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=path, capture_output=True, text=True)
+def git(
+    *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run git in ``cwd``; with ``check``, a failure becomes a one-line ScaffoldError."""
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise ScaffoldError("git is required but was not found: install git and retry") from None
+    if check and done.returncode:
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        raise ScaffoldError(f"git {args[0]} failed: {detail[-1] if detail else done.returncode}")
+    return done
 
 
 def inside_work_tree(path: Path) -> bool:
-    return run(path, "rev-parse", "--is-inside-work-tree").stdout.strip() == "true"
+    done = git("rev-parse", "--is-inside-work-tree", cwd=path, check=False)
+    return done.stdout.strip() == "true"
 
 
 def init_with_commit(path: Path, message: str) -> None:
     """Make ``path`` a repository whose first commit holds every file in it."""
-    run(path, "init", "--quiet").check_returncode()
-    run(path, "add", "--all").check_returncode()
-    identity = [] if run(path, "config", "user.email").stdout.strip() else _FALLBACK_IDENTITY
-    done = run(path, *identity, "-c", "commit.gpgsign=false", "commit", "--quiet", "-m", message)
-    done.check_returncode()
+    git("init", "--quiet", cwd=path)
+    git("add", "--all", cwd=path)
+    configured = git("config", "user.email", cwd=path, check=False).stdout.strip()
+    identity = [] if configured else _FALLBACK_IDENTITY
+    git(*identity, "-c", "commit.gpgsign=false", "commit", "--quiet", "-m", message, cwd=path)

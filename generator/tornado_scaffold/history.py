@@ -25,13 +25,12 @@ import contextlib
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tornado_scaffold import __version__
+from tornado_scaffold import __version__, gitrepo
 from tornado_scaffold.errors import ScaffoldError
 
 SOURCE = "~/.cache/tornado-scaffold/template"
@@ -67,21 +66,8 @@ def source_path() -> Path:
 
 def _git(*args: str, cwd: Path) -> str:
     env = {**os.environ, **_GIT_IDENTITY, "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
-    try:
-        done = subprocess.run(
-            ["git", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false", *args],
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except FileNotFoundError:
-        raise ScaffoldError("git is required but was not found: install git and retry") from None
-    except subprocess.CalledProcessError as error:
-        detail = (error.stderr or error.stdout).strip().splitlines()
-        raise ScaffoldError(f"git {args[0]} failed: {detail[-1] if detail else error}") from None
-    return done.stdout.strip()
+    unsigned = ["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"]
+    return gitrepo.git(*unsigned, *args, cwd=cwd, env=env).stdout.strip()
 
 
 def _template_files(root: Path) -> list[Path]:

@@ -10,7 +10,6 @@ import contextlib
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -106,7 +105,7 @@ def _start_repository(scratch: Path, dest: Path) -> list[str]:
         return ["the folder is inside a git repository already: no new repository was created"]
     try:
         gitrepo.init_with_commit(scratch, f"Initial commit: tornado-scaffold {__version__}")
-    except subprocess.CalledProcessError:
+    except ScaffoldError:
         shutil.rmtree(scratch / ".git", ignore_errors=True)
         return ["git could not make the first commit: run git init and commit yourself"]
     return ["git repository created with a first commit"]

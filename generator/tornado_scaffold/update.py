@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import yaml
 
 from tornado_scaffold import __version__, history, questions
 from tornado_scaffold.errors import ScaffoldError
+from tornado_scaffold.gitrepo import git as _git
 
 ANSWERS_FILE = ".copier-answers.yml"
 _MARKER = b"<<<<<<< "
@@ -110,17 +110,6 @@ def check(path: Path) -> int:
         f"{path}: template {project.version}, installed tornado-scaffold {__version__}: current"
     )
     return 0
-
-
-def _git(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    except FileNotFoundError:
-        raise ScaffoldError("git is required but was not found: install git and retry") from None
-    if check and done.returncode:
-        detail = (done.stderr or done.stdout).strip().splitlines()
-        raise ScaffoldError(f"git {args[0]} failed: {detail[-1] if detail else done.returncode}")
-    return done
 
 
 def _names(output: str) -> list[str]:

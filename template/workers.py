@@ -1,0 +1,90 @@
+"""Pre-fork workers: several processes serving one port, started and stopped together.
+
+Each worker runs its own event loop and binds the port with SO_REUSEPORT, so the kernel
+spreads connections across them. The parent only supervises: it forwards SIGTERM and
+SIGINT to every worker, restarts a worker that crashes, and exits once all have stopped.
+"""
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+import tornado.process
+
+log = logging.getLogger(__name__)
+MAX_RESTARTS = 10
+
+
+def worker_count(processes: int, debug: bool) -> int:
+    """How many processes ``--processes`` asks for; exits with a message when it cannot be."""
+    if processes == 1:
+        return 1
+    if processes < 0:
+        sys.exit(_error("--processes must be 0 (one per CPU core) or a positive number"))
+    if debug:
+        sys.exit(_error("--processes cannot be combined with --debug: autoreload needs 1 process"))
+    if not hasattr(os, "fork"):
+        sys.exit(_error("--processes needs os.fork, which this platform lacks: use --processes=1"))
+    return processes or tornado.process.cpu_count()
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def fork_workers(count: int) -> int:
+    """Fork ``count`` workers; returns the worker's number (0..count-1) in each worker.
+
+    The parent never returns: it supervises the workers, then exits with status 0 when
+    they stopped cleanly after a signal, 1 otherwise.
+    """
+    workers: dict[int, int] = {}  # pid -> worker number
+    stopping = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):  # already gone
+                os.kill(pid, signum)
+
+    def start(number: int) -> bool:
+        pid = os.fork()
+        if pid == 0:  # the worker: leave signals to its event loop
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            return True
+        workers[pid] = number
+        return False
+
+    # Installed before forking, so a signal that arrives in between is not lost.
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for number in range(count):
+        if start(number):
+            return number
+    log.info("Started %d worker processes", count)
+
+    restarts, status = 0, 0
+    while workers:
+        pid, wait_status = os.wait()
+        number = workers.pop(pid, None)
+        if number is None:
+            continue
+        code = os.waitstatus_to_exitcode(wait_status)
+        if stopping or code == 0:
+            status = status or (1 if code else 0)
+            continue
+        restarts += 1
+        if restarts > MAX_RESTARTS:
+            log.error("Worker %d keeps failing (exit %d): stopping all workers", number, code)
+            forward(signal.SIGTERM, None)
+            status = 1
+            continue
+        log.warning("Worker %d (pid %d) exited with %d: restarting it", number, pid, code)
+        if start(number):
+            return number
+    sys.exit(status)
