@@ -116,9 +116,9 @@ def raise_nofile() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def pin(core: int) -> list[str]:
+def pin(core: int | None) -> list[str]:
     """taskset prefix so server and client each get their own core (when there are 2+)."""
-    if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+    if core is not None and (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
         return ["taskset", "-c", str(core % (os.cpu_count() or 1))]
     return []
 
@@ -188,7 +188,7 @@ def server(
     *,
     cwd: Path | None = None,
     env: dict | None = None,
-    core: int = 0,
+    core: int | None = 0,
     log: Path | None = None,
     timeout: float = 20,
     host: str = "127.0.0.1",
@@ -278,11 +278,16 @@ def scratch(prefix: str = "bench-") -> Iterator[Path]:
 
 
 def app_options(project: Path) -> str:
-    """``python app.py --help`` of a generated project (to see which options exist)."""
-    return run([PY, "app.py", "--help"], cwd=project, check=False, timeout=30).stdout
+    """``python app.py --help`` of a generated project (tornado.options prints to stderr)."""
+    done = run([PY, "app.py", "--help"], cwd=project, check=False, timeout=30)
+    return (done.stdout + done.stderr).replace("_", "-")  # help shows --tcp-port for tcp_port
 
 
-def loadgen(args: Sequence[str], core: int = 1, timeout: float = 120) -> dict:
+def has_option(options: str, name: str) -> bool:
+    return f"--{name.replace('_', '-')} " in options
+
+
+def loadgen(args: Sequence[str], core: int | None = 1, timeout: float = 120) -> dict:
     """Run the load client pinned to the other core; it prints one JSON object."""
     done = run([*pin(core), CLIENT_PY, str(LOADGEN), *args], timeout=timeout)
     return json.loads(done.stdout.strip().splitlines()[-1])

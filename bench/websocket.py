@@ -197,7 +197,7 @@ def main() -> None:
             def gen(*extra: str) -> tuple[list[str], Path, int]:
                 port = c.free_port()
                 cmd = [c.PY, "app.py", f"--port={port}", "--address=127.0.0.1", *extra]
-                if "--tcp_port" in options:
+                if c.has_option(options, "tcp_port"):
                     cmd.append(f"--tcp_port={c.free_port()}")
                 return cmd, project, port
 
