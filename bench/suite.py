@@ -7,6 +7,7 @@ checkout's generator on PYTHONPATH, then lists pytest's slowest phases (`--durat
 from __future__ import annotations
 
 import collections
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -31,18 +32,35 @@ def run_suite(repo: Path, quick: bool) -> tuple[float, str, int]:
 
 
 def main() -> None:
-    args = c.parse_args(__doc__, [("--repo", {"type": Path, "default": c.REPO})])
+    args = c.parse_args(
+        __doc__,
+        [
+            ("--repo", {"type": Path, "default": c.REPO}),
+            ("--ref", {"help": "clone this commit of --repo first (a clean tree, e.g. main)"}),
+        ],
+    )
     runs = args.runs or (1 if args.quick else 3)
-    print(f"machine: {c.machine()}; repo: {args.repo}")
+    with contextlib.ExitStack() as stack:
+        repo = args.repo
+        if args.ref:  # never run in a work tree someone may be editing or merging in
+            repo = stack.enter_context(c.scratch("bench-suite-")) / "repo"
+            c.run(["git", "clone", "--quiet", "--no-checkout", str(args.repo), str(repo)])
+            c.run(["git", "checkout", "--quiet", args.ref], cwd=repo)
+        head = c.run(["git", "log", "-1", "--format=%h %s"], cwd=repo, check=False).stdout
+        print(f"machine: {c.machine()}; repo: {args.repo} {args.ref or ''} at {head.strip()}")
+        report(repo, runs, args.quick)
+
+
+def report(repo: Path, runs: int, quick: bool) -> None:
     walls, outputs, codes = [], [], []
     for _ in range(runs):
-        wall, out, code = run_suite(args.repo, args.quick)
+        wall, out, code = run_suite(repo, quick)
         walls.append(wall)
         outputs.append(out)
         codes.append(code)
     summary = [line for line in outputs[-1].splitlines() if re.search(r"\d+ (passed|failed)", line)]
     c.table(
-        f"test suite wall time ({runs} run(s); {'quick: one file' if args.quick else '-n auto'})",
+        f"test suite wall time ({runs} run(s); {'quick: one file' if quick else '-n auto'})",
         ["median s", "min s", "max s", "exit codes", "pytest summary (last run)"],
         [
             [
