@@ -1,7 +1,7 @@
 """Wall time of the generator's test suite (`python -m pytest -n auto`) and what dominates it.
 
 Runs the suite of a checkout (default: this one; `--repo /work/main` for another) with that
-checkout's generator on PYTHONPATH, then lists pytest's slowest phases (`--durations=15`).
+checkout's generator on PYTHONPATH; lists the slowest 15 phases and the totals per test file.
 """
 
 from __future__ import annotations
@@ -18,7 +18,16 @@ DURATION = re.compile(r"^([\d.]+)s (setup|call|teardown)\s+(\S+)")
 
 
 def run_suite(repo: Path, quick: bool) -> tuple[float, str, int]:
-    cmd = [c.PY, "-m", "pytest", "-p", "no:cacheprovider", "--durations=15", "-q"]
+    cmd = [
+        c.PY,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--durations=0",
+        "--durations-min=0",
+        "-q",
+    ]
     if quick:  # a smoke run: one fast file, no workers
         cmd += ["tests/test_repository.py"]
     else:
@@ -72,19 +81,26 @@ def report(repo: Path, runs: int, quick: bool) -> None:
             ]
         ],
     )
-    slow = [m.groups() for line in outputs[-1].splitlines() if (m := DURATION.match(line))]
+    # Every phase (--durations=0): the top 15 as pytest shows them, then totals per file, which
+    # say what dominates better than single tests do.
+    phases = [m.groups() for line in outputs[-1].splitlines() if (m := DURATION.match(line))]
     c.table(
-        "slowest phases (last run, pytest --durations=15)",
+        "slowest 15 phases (last run)",
         ["seconds", "phase", "test"],
-        [[s, phase, test] for s, phase, test in slow],
+        [[s, phase, test] for s, phase, test in phases[:15]],
     )
-    per_file: dict[str, float] = collections.defaultdict(float)
-    for s, _, test in slow:
-        per_file[test.split("::")[0]] += float(s)
+    per_file: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0])
+    for s, _, test in phases:
+        per_file[test.split("::")[0]][0] += float(s)
+        per_file[test.split("::")[0]][1] += 1
+    busy = sum(total for total, _ in per_file.values())
     c.table(
-        "of those, seconds per test file",
-        ["file", "seconds"],
-        [[f, c.fmt(s, 1)] for f, s in sorted(per_file.items(), key=lambda kv: -kv[1])],
+        f"seconds per test file, all phases (sum {busy:.0f} s over the workers)",
+        ["file", "seconds", "share", "phases"],
+        [
+            [f, c.fmt(t, 1), f"{100 * t / busy:.0f}%" if busy else "", n]
+            for f, (t, n) in sorted(per_file.items(), key=lambda kv: -kv[1][0])
+        ],
     )
 
 
