@@ -38,6 +38,11 @@ class BaseHandler(SecurityHeadersMixin, tornado.web.RequestHandler):
             return None
         return user
 
+    def compute_etag(self) -> None:
+        # Pages differ per visitor (XSRF token, login): hashing every body for an ETag costs
+        # more than the rare 304 saves. Static files keep theirs.
+        return None
+
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
         namespace["project_name"] = self.settings["project_name"]

@@ -43,3 +43,24 @@ class AppTestCase(AsyncHTTPTestCase):
     def test_drain_counter_returns_to_zero(self):
         self.fetch("/")
         self.assertEqual(self._app.requests_in_flight, 0)
+
+    def test_healthz_successes_stay_out_of_the_access_log(self):
+        with self.assertNoLogs("tornado.access", level="INFO"):
+            self.fetch("/healthz")
+        with self.assertLogs("tornado.access", level="INFO") as logged:
+            self.fetch("/")
+        self.assertIn("200 GET /", logged.output[0])
+
+    def test_pages_have_no_etag_but_static_files_do(self):
+        self.assertNotIn("Etag", self.fetch("/").headers)
+        self.assertIn("Etag", self.fetch("/static/css/style.css").headers)
+
+    def test_static_urls_are_built_once(self):
+        from unittest import mock
+
+        from handlers.static import StaticFileHandler
+
+        first = self.fetch("/").body
+        with mock.patch.object(StaticFileHandler, "get_version") as get_version:
+            self.assertEqual(self.fetch("/").body, first)
+        get_version.assert_not_called()
