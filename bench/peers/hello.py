@@ -1,0 +1,21 @@
+"""Peer: a minimal hand-written Tornado hello world (start-up and HTTP figures)."""
+
+import asyncio
+import sys
+
+import tornado.web
+
+
+class Hello(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.write("Hello, world")
+
+
+async def main() -> None:
+    app = tornado.web.Application([(r"/", Hello), (r"/healthz", Hello)])
+    app.listen(int(sys.argv[1]), "127.0.0.1")
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
