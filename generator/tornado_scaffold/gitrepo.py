@@ -31,14 +31,14 @@ def git(
 
 
 def inside_work_tree(path: Path) -> bool:
-    done = git("rev-parse", "--is-inside-work-tree", cwd=path, check=False)
-    return done.stdout.strip() == "true"
+    """Whether ``path`` lies in a git work tree (a ``.git`` folder or file above it)."""
+    return any((folder / ".git").exists() for folder in (path, *path.resolve().parents))
 
 
 def init_with_commit(path: Path, message: str) -> None:
     """Make ``path`` a repository whose first commit holds every file in it."""
     git("init", "--quiet", cwd=path)
     git("add", "--all", cwd=path)
-    configured = git("config", "user.email", cwd=path, check=False).stdout.strip()
-    identity = [] if configured else _FALLBACK_IDENTITY
-    git(*identity, "-c", "commit.gpgsign=false", "commit", "--quiet", "-m", message, cwd=path)
+    commit = ["-c", "commit.gpgsign=false", "commit", "--quiet", "-m", message]
+    if git(*commit, cwd=path, check=False).returncode:  # most often: no identity configured
+        git(*_FALLBACK_IDENTITY, *commit, cwd=path)
