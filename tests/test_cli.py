@@ -193,3 +193,17 @@ def test_interactive_prompts_on_a_terminal(tmp_path, home):
     assert "Default HTTP port" in text and "Add a WebSocket chat room" in text
     answers = (dest / ".copier-answers.yml").read_text()
     assert "project_name: prompted" in answers and "port: 8888" in answers
+
+
+def test_unwritable_destination_is_one_line_not_a_traceback(tmp_path, home):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    _assert_refused(run_cli("new", blocker / "app", "--defaults", home=home), "cannot write")
+    assert [p.name for p in tmp_path.iterdir()] == ["a-file"] and blocker.read_text() == "mine"
+
+
+def test_dangling_symlink_destination_is_refused(tmp_path, home):
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "nowhere")
+    _assert_refused(run_cli("new", link, "--defaults", home=home), "not a folder")
+    assert link.is_symlink() and not (tmp_path / "nowhere").exists()

@@ -39,6 +39,7 @@ def init_with_commit(path: Path, message: str) -> None:
     """Make ``path`` a repository whose first commit holds every file in it."""
     git("init", "--quiet", cwd=path)
     git("add", "--all", cwd=path)
-    commit = ["-c", "commit.gpgsign=false", "commit", "--quiet", "-m", message]
+    # The user's global hooks are meant for their own commits, not for a generated tree.
+    commit = ["-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-m", message]
     if git(*commit, cwd=path, check=False).returncode:  # most often: no identity configured
         git(*_FALLBACK_IDENTITY, *commit, cwd=path)

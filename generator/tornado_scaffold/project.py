@@ -22,7 +22,7 @@ _REQUIRED = re.compile(r'Question "(?P<key>[^"]+)" is required')
 
 
 def check_destination(dest: Path) -> None:
-    if dest.exists() and not dest.is_dir():
+    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
         raise ScaffoldError(f"{dest} exists and is not a folder: choose another destination")
     if dest.is_dir() and any(dest.iterdir()):
         raise ScaffoldError(
@@ -55,7 +55,7 @@ def copier_error_message(error: Exception, answers: dict[str, Any]) -> str:
 
 def render(
     dest: Path, data: dict[str, Any], *, defaults: bool, user_defaults: dict[str, Any]
-) -> None:
+) -> list[str]:
     """Render the installed template version into the empty or missing folder ``dest``."""
     import copier
     from copier.errors import CopierError
@@ -64,9 +64,10 @@ def render(
     check_destination(dest)
     src = history.ensure_source()
     created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    scratch: Path | None = None
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
         copier.run_copy(
             src,
             scratch,
@@ -82,10 +83,13 @@ def render(
         return notes
     except (CopierError, ValueError, TemplateError) as error:
         raise ScaffoldError(copier_error_message(error, data)) from None
+    except OSError as error:  # unwritable, full or vanished: nothing is left behind
+        raise ScaffoldError(f"cannot write {dest}: {error.strerror or error}") from None
     except KeyboardInterrupt:
         raise ScaffoldError("aborted: nothing was written", exit_code=130) from None
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
         if not dest.exists():
             for folder in created:  # parents made for this run, innermost first
                 with contextlib.suppress(OSError):
@@ -112,8 +116,12 @@ def _start_repository(scratch: Path, dest: Path) -> list[str]:
 
 
 def _move_into_place(scratch: Path, dest: Path) -> None:
-    if not dest.exists():
-        scratch.rename(dest)
-        return
-    for child in scratch.iterdir():  # dest is an existing empty folder: keep it
-        os.replace(child, dest / child.name)
+    """One rename, so the project appears whole or not at all."""
+    if dest.exists():
+        try:
+            dest.rmdir()  # an existing empty folder: replace it
+        except OSError:  # e.g. a mount point: fill it instead, entry by entry
+            for child in scratch.iterdir():
+                os.replace(child, dest / child.name)
+            return
+    scratch.rename(dest)
