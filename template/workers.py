@@ -5,16 +5,19 @@ spreads connections across them. The parent only supervises: it forwards SIGTERM
 SIGINT to every worker, restarts a worker that crashes, and exits once all have stopped.
 """
 
+import collections
 import contextlib
 import logging
 import os
 import signal
 import sys
+import time
 
 import tornado.process
 
 log = logging.getLogger(__name__)
-MAX_RESTARTS = 10
+MAX_RESTARTS = 10  # crashes within RESTART_WINDOW seconds before the parent gives up
+RESTART_WINDOW = 60.0
 
 
 def worker_count(processes: int, debug: bool) -> int:
@@ -64,22 +67,28 @@ def fork_workers(count: int) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     for number in range(count):
+        if stopping:  # a stop signal during start-up: start no more workers
+            break
         if start(number):
             return number
-    log.info("Started %d worker processes", count)
+    log.info("Started %d worker processes", len(workers))
 
-    restarts, status = 0, 0
+    crashes: collections.deque[float] = collections.deque(maxlen=MAX_RESTARTS + 1)
+    status = 0
     while workers:
         pid, wait_status = os.wait()
         number = workers.pop(pid, None)
         if number is None:
             continue
         code = os.waitstatus_to_exitcode(wait_status)
-        if stopping or code == 0:
-            status = status or (1 if code else 0)
+        if stopping:  # killed by the forwarded signal before its loop took over is clean too
+            clean = code in (0, -signal.SIGTERM, -signal.SIGINT)
+            status = status or (0 if clean else 1)
             continue
-        restarts += 1
-        if restarts > MAX_RESTARTS:
+        if code == 0:
+            continue
+        crashes.append(time.monotonic())
+        if len(crashes) > MAX_RESTARTS and crashes[-1] - crashes[0] < RESTART_WINDOW:
             log.error("Worker %d keeps failing (exit %d): stopping all workers", number, code)
             forward(signal.SIGTERM, None)
             status = 1

@@ -30,3 +30,44 @@ def test_refused_where_processes_cannot_fork(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         worker_count(2, debug=False)
     assert "needs os.fork" in capsys.readouterr().err
+
+
+def test_a_crashed_worker_is_restarted_and_sigterm_stops_all(tmp_path):
+    """Fork for real: worker 0 crashes once, is restarted, then SIGTERM stops everything."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "supervised.py"
+    marker = tmp_path / "crashed-once"
+    script.write_text(
+        "import os, signal, sys, time\n"
+        "from workers import fork_workers\n"
+        "number = fork_workers(2)\n"
+        f"if number == 0 and not os.path.exists({str(marker)!r}):\n"
+        f"    open({str(marker)!r}, 'w').close()\n"
+        "    os._exit(3)\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+        "print('ready', number, flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parent = subprocess.Popen(
+        [sys.executable, str(script)],
+        env={**os.environ, "PYTHONPATH": root},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready = sorted(parent.stdout.readline().split()[1] for _ in range(2))
+        assert ready == ["0", "1"] and marker.exists()  # worker 0 came back after its crash
+        time.sleep(0.1)
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(10) == 0
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        parent.stdout.close()
+        parent.stderr.close()
