@@ -5,6 +5,7 @@ import json
 from tornado.testing import AsyncHTTPTestCase
 
 from app import PROJECT_NAME, make_app
+from handlers.base import BaseHandler
 
 
 class AppTestCase(AsyncHTTPTestCase):
@@ -40,9 +41,18 @@ class AppTestCase(AsyncHTTPTestCase):
         response = self.fetch("/", method="POST", body="")
         self.assertEqual(response.code, 403)
 
-    def test_drain_counter_returns_to_zero(self):
-        self.fetch("/")
-        self.assertEqual(self._app.requests_in_flight, 0)
+    def test_requests_in_flight_are_counted_for_the_drain(self):
+        seen = []
+
+        class Probe(BaseHandler):
+            def get(self):
+                seen.append(self.application.requests_in_flight)
+                self.write("ok")
+
+        self._app.add_handlers(r".*", [(r"/probe", Probe)])
+        self.assertEqual(self.fetch("/probe").code, 200)
+        self.assertEqual(seen, [1])  # counted while it runs...
+        self.assertEqual(self._app.requests_in_flight, 0)  # ...and no longer once finished
 
     def test_healthz_successes_stay_out_of_the_access_log(self):
         with self.assertNoLogs("tornado.access", level="INFO"):
