@@ -517,14 +517,30 @@ def test_update_data_adds_a_module_to_a_current_project(machine, releases):
     assert 'define("port", default=9001' in (project / "app.py").read_text()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     tests = subprocess.run(
-        [sys.executable, "-W", "error", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-W", "error", "-m", "pytest", "-v", "-p", "no:cacheprovider"],
         cwd=project,
         env={**env, "PYTHONDONTWRITEBYTECODE": "1"},
         capture_output=True,
         text=True,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "test_metrics" in tests.stdout or "passed" in tests.stdout
+    assert "tests/test_metrics.py::MetricsTestCase::test_metrics PASSED" in tests.stdout
+
+
+def test_switching_a_module_off_lists_the_removed_files(machine, releases):
+    _, v2 = releases
+    project = machine.project(v2, "chat", "websocket=true")
+    chat = project / "handlers" / "chat.py"
+    chat.write_text(chat.read_text() + "# my tweak\n")
+    machine.commit(project, "Tweak the chat")
+
+    done = machine.run(v2, "update", "--data", "websocket=false", cwd=project)
+
+    assert done.returncode == 0, done.stderr
+    removed = done.stdout.split("Removed by the template", 1)[1]
+    assert "handlers/chat.py" in removed and "git checkout HEAD -- FILE" in removed
+    assert not chat.exists()
+    assert "# my tweak" in machine.git(project, "show", "HEAD:handlers/chat.py")
 
 
 def test_committed_history_is_consistent(tmp_path):

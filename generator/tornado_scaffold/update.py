@@ -224,6 +224,7 @@ def update(path: Path, data: dict[str, str], *, pretend: bool) -> int:
         _git("status", "--short", "--untracked-files=all", "--", ".", cwd=path).stdout.rstrip()
         or "  (no changes)"
     )
+    _report_removed(path)
     if conflicts:
         typer.echo("\nConflicts (left with <<<<<<< markers):")
         typer.echo("".join(f"  {name}\n" for name in conflicts).rstrip())
@@ -239,6 +240,17 @@ def update(path: Path, data: dict[str, str], *, pretend: bool) -> int:
     typer.echo("  python -W error -m pytest  # run the project's tests")
     typer.echo(f'  git add -A . && git commit -m "Update to tornado-scaffold {__version__}"')
     return 0
+
+
+def _report_removed(path: Path) -> None:
+    """Files the new template no longer has (e.g. a module switched off) are deleted, edits
+    and all: say so, and how to get one back, since the tree was committed before."""
+    removed = _names(
+        _git("diff", "--name-only", "-z", "--relative", "--diff-filter=D", "HEAD", cwd=path).stdout
+    )
+    if removed:
+        typer.echo("\nRemoved by the template (get one back with `git checkout HEAD -- FILE`):")
+        typer.echo("".join(f"  {name}\n" for name in removed).rstrip())
 
 
 def _preview(path: Path, changes: dict[str, Any], what: str) -> int:
