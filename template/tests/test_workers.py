@@ -49,7 +49,7 @@ def test_a_crashed_worker_is_restarted_and_sigterm_stops_all(tmp_path):
         f"    open({str(marker)!r}, 'w').close()\n"
         "    os._exit(3)\n"
         "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
-        "print('ready', number, flush=True)\n"
+        "os.write(1, f'ready {number}\\n'.encode())  # one write: workers share the pipe\n"
         "time.sleep(30)\n"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,13 +61,16 @@ def test_a_crashed_worker_is_restarted_and_sigterm_stops_all(tmp_path):
         text=True,
     )
     try:
-        ready = sorted(parent.stdout.readline().split()[1] for _ in range(2))
-        assert ready == ["0", "1"] and marker.exists()  # worker 0 came back after its crash
+        lines = [parent.stdout.readline() for _ in range(2)]
+        assert all(lines), f"workers ended early: {parent.wait(10)} {parent.stderr.read()}"
+        assert sorted(lines) == ["ready 0\n", "ready 1\n"]  # worker 0 came back after its crash
+        assert marker.exists()
         time.sleep(0.1)
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(10) == 0
     finally:
         if parent.poll() is None:
             parent.kill()
+            parent.wait()
         parent.stdout.close()
         parent.stderr.close()
