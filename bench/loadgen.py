@@ -71,20 +71,23 @@ async def http_conn(args, deadline: float, lat: list[float], errors: list[int]) 
         writer.close()
 
 
+def rate(lat: list[float], start: float) -> dict:
+    """Throughput since ``start`` and latency percentiles of ``lat`` (seconds)."""
+    elapsed = time.perf_counter() - start
+    return {
+        "rps": len(lat) / elapsed,
+        "p50_ms": percentile(lat, 50) * 1e3,
+        "p99_ms": percentile(lat, 99) * 1e3,
+    }
+
+
 async def http_main(args) -> dict:
     lat: list[float] = []
     errors = [0]
     start = time.perf_counter()
     deadline = start + args.duration
     await asyncio.gather(*(http_conn(args, deadline, lat, errors) for _ in range(args.connections)))
-    elapsed = time.perf_counter() - start
-    return {
-        "rps": len(lat) / elapsed,
-        "p50_ms": percentile(lat, 50) * 1e3,
-        "p99_ms": percentile(lat, 99) * 1e3,
-        "requests": len(lat),
-        "errors": errors[0],
-    }
+    return {**rate(lat, start), "requests": len(lat), "errors": errors[0]}
 
 
 # --- TCP line echo ------------------------------------------------------------------------
@@ -130,13 +133,7 @@ async def tcp_main(args) -> dict:
         await loop.create_connection(lambda d=done: EchoClient(deadline, lat, d), sock=sock)
         waits.append(done)
     await asyncio.wait_for(asyncio.gather(*waits), args.duration + 10)
-    elapsed = time.perf_counter() - start
-    return {
-        "rps": len(lat) / elapsed,
-        "p50_ms": percentile(lat, 50) * 1e3,
-        "p99_ms": percentile(lat, 99) * 1e3,
-        "round_trips": len(lat),
-    }
+    return {**rate(lat, start), "round_trips": len(lat)}
 
 
 # --- WebSocket ------------------------------------------------------------------------------

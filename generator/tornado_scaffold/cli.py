@@ -45,12 +45,6 @@ DataOption = Annotated[
 ]
 
 
-def _questions() -> dict[str, Any]:
-    from tornado_scaffold import history, questions
-
-    return questions.load(history.template_root() / "copier.yml")
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"tornado-scaffold {__version__}")
@@ -99,7 +93,7 @@ def new(
     """
     from tornado_scaffold import project, questions
 
-    asked = _questions()
+    asked = questions.installed()
     answers: dict[str, Any] = {}
     if answers_file is not None:
         answers.update(questions.read_answers_file(answers_file))
@@ -142,7 +136,9 @@ def list_questions(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """List the questions (answer keys) with their types, defaults and choices."""
-    asked = _questions()
+    from tornado_scaffold import questions
+
+    asked = questions.installed()
     if as_json:
         typer.echo(json.dumps([q.to_json() for q in asked.values()], indent=2))
         return

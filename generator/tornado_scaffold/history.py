@@ -112,12 +112,17 @@ def _tags(repo: Path) -> list[str]:
     return sorted(_git("tag", "--list", cwd=repo).split(), key=key)
 
 
-def _build(repo: Path, root: Path, version: str, bundle: Path) -> None:
-    """Fill the empty folder ``repo`` with every release in ``bundle`` plus ``version``."""
+def _init_with_releases(repo: Path, bundle: Path) -> list[str]:
+    """Make ``repo`` a repository holding the release tags of ``bundle``; return them."""
     _git("init", "--quiet", cwd=repo)
     if bundle.is_file():
         _git("fetch", "--quiet", str(bundle), "refs/tags/*:refs/tags/*", cwd=repo)
-    tags = _tags(repo)
+    return _tags(repo)
+
+
+def _build(repo: Path, root: Path, version: str, bundle: Path) -> None:
+    """Fill the empty folder ``repo`` with every release in ``bundle`` plus ``version``."""
+    tags = _init_with_releases(repo, bundle)
     tree = _stage_template(repo, root)
     if version in tags:
         recorded = _git("rev-parse", f"{version}^{{tree}}", cwd=repo)
@@ -199,9 +204,7 @@ def releases(bundle: Path = BUNDLE) -> list[str]:
     if not bundle.is_file():
         return []
     with tempfile.TemporaryDirectory() as scratch:
-        _git("init", "--quiet", cwd=Path(scratch))
-        _git("fetch", "--quiet", str(bundle), "refs/tags/*:refs/tags/*", cwd=Path(scratch))
-        return _tags(Path(scratch))
+        return _init_with_releases(Path(scratch), bundle)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,13 @@ def load(copier_yml: Path) -> dict[str, Question]:
     return questions
 
 
+def installed() -> dict[str, Question]:
+    """The questions of the installed template version."""
+    from tornado_scaffold.history import template_root
+
+    return load(template_root() / "copier.yml")
+
+
 def check(answers: dict[str, Any], questions: dict[str, Question]) -> dict[str, Any]:
     """Reject unknown keys and coerce every answer to its question's type."""
     unknown = sorted(set(answers) - set(questions))

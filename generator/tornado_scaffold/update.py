@@ -191,7 +191,7 @@ def update(path: Path, data: dict[str, str], *, pretend: bool) -> int:
     path = path.resolve()
     project = read_project(path)
     _refuse_newer(project)
-    asked = questions.load(history.template_root() / "copier.yml")
+    asked = questions.installed()
     changes = questions.check(data, asked)
     changes = {k: v for k, v in changes.items() if project.answers.get(k) != v}
     if not project.behind and not changes:
