@@ -21,28 +21,23 @@ RESTART_WINDOW = 60.0
 
 
 def worker_count(processes: int, debug: bool) -> int:
-    """How many processes ``--processes`` asks for; exits with a message when it cannot be."""
+    """How many processes ``--processes`` asks for; ValueError when it cannot be."""
     if processes == 1:
         return 1
     if processes < 0:
-        sys.exit(_error("--processes must be 0 (one per CPU core) or a positive number"))
+        raise ValueError("--processes must be 0 (one per CPU core) or a positive number")
     if debug:
-        sys.exit(_error("--processes cannot be combined with --debug: autoreload needs 1 process"))
+        raise ValueError("--processes cannot be combined with --debug: autoreload needs 1 process")
     if not hasattr(os, "fork"):
-        sys.exit(_error("--processes needs os.fork, which this platform lacks: use --processes=1"))
+        raise ValueError("--processes needs os.fork, which this platform lacks: use --processes=1")
     return processes or tornado.process.cpu_count()
-
-
-def _error(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
 
 
 def fork_workers(count: int) -> int:
     """Fork ``count`` workers; returns the worker's number (0..count-1) in each worker.
 
     The parent never returns: it supervises the workers, then exits with status 0 when
-    they stopped cleanly after a signal, 1 otherwise.
+    they stopped cleanly after a signal, 2 when one could not start, 1 otherwise.
     """
     workers: dict[int, int] = {}  # pid -> worker number
     stopping = False
@@ -86,6 +81,11 @@ def fork_workers(count: int) -> int:
             status = status or (0 if clean else 1)
             continue
         if code == 0:
+            continue
+        if code == 2:  # refused at start-up (its port is taken...): a restart would fail alike
+            log.error("Worker %d could not start: stopping all workers", number)
+            forward(signal.SIGTERM, None)
+            status = 2
             continue
         crashes.append(time.monotonic())
         if len(crashes) > MAX_RESTARTS and crashes[-1] - crashes[0] < RESTART_WINDOW:

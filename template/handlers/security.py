@@ -10,9 +10,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self'",
-{%- if websocket %}
-        "connect-src 'self'",  # the chat WebSocket (same origin, ws: or wss:)
-{%- endif %}
+        "connect-src 'self'",  # scripts may talk to this site only (fetch, WebSocket)
         "base-uri 'none'",
         "form-action 'self'",
         "frame-ancestors 'none'",

@@ -1,7 +1,7 @@
-"""A line-based TCP echo server that ``app.py`` runs next to the HTTP server.
+"""A line echo server (tornado.tcpserver.TCPServer): every line comes back byte for byte.
 
-Every newline-terminated line comes back byte for byte. Each connection is bounded: a line longer
-than ``max_line_length`` closes it, and so does ``idle_timeout`` seconds without a complete line.
+Each connection is bounded: a line longer than ``max_line_length`` closes it, and so does
+``idle_timeout`` seconds without a complete line.
 """
 
 import asyncio
