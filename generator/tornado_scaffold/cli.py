@@ -1,20 +1,26 @@
-"""The ``tornado-scaffold`` command line.
+"""The ``tornado-scaffold`` command line: the only module that prints.
 
-Start-up stays fast: Copier (about half a second to import) is imported only by the
-commands that render, never for ``--help`` or ``--version``.
+Each command parses its options, calls its module in ``commands/`` and prints the
+result it returns; a refusal or an interrupt becomes one ``error:`` line on stderr and
+an exit code (2 refused, 1 conflicts or behind, 128 + the signal number when
+interrupted: 130 for Ctrl-C). Start-up stays fast: Copier (about half a second to
+import) is imported only by the commands that render, never for ``--help``,
+``--version`` or shell completion.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from tornado_scaffold import __version__
+from tornado_scaffold import __version__, interrupts
 from tornado_scaffold.errors import ScaffoldError
 
 app = typer.Typer(
@@ -32,7 +38,6 @@ app = typer.Typer(
         "  tornado-scaffold check                   # exit 1 when behind"
     ),
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -40,9 +45,28 @@ app = typer.Typer(
 DataOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--data", "-d", metavar="KEY=VALUE", help="Set an answer (repeatable); see `questions`."
+        "--data",
+        "-d",
+        metavar="KEY=VALUE",
+        help="Set an answer (repeatable); lists as [a, b] or a,b; see `questions`.",
     ),
 ]
+
+
+@contextlib.contextmanager
+def _reported(interrupted: str) -> Iterator[None]:
+    """A refusal or an interrupt: one line on stderr and its exit code, no traceback."""
+    try:
+        yield
+    except ScaffoldError as error:
+        _fail(str(error), error.exit_code)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM/SIGHUP through main()
+        _fail(f"interrupted: {interrupted}", getattr(interrupt, "exit_code", 130))
+
+
+def _fail(message: str, code: int) -> None:
+    typer.secho(f"error: {' '.join(message.split())}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
 
 
 def _version(value: bool) -> None:
@@ -91,39 +115,22 @@ def new(
 
       tornado-scaffold new shop --data project_name="Shop" --data port=8000
     """
-    from tornado_scaffold import project, questions
+    from tornado_scaffold.commands.new import new as create
 
-    asked = questions.installed()
-    answers: dict[str, Any] = {}
-    if answers_file is not None:
-        answers.update(questions.read_answers_file(answers_file))
-    answers.update(questions.parse_data(data or []))
-    answers = questions.check(answers, asked)
-    project.check_destination(dest)
-
-    user_defaults = {"project_name": dest.resolve().name}
-    if answers_file is not None:
-        questions.require(answers, asked)
-        user_defaults = {}
-    elif not defaults and not sys.stdin.isatty():
-        raise ScaffoldError(
-            "stdin is not a terminal, so questions cannot be asked: "
-            "pass --defaults or --answers-file FILE (with --data KEY=VALUE for single answers)"
+    with _reported("nothing was written"):
+        created = create(
+            dest,
+            answers_file=answers_file,
+            data=data or [],
+            defaults=defaults,
+            can_ask=sys.stdin.isatty(),
         )
-    notes = project.render(
-        dest, answers, defaults=defaults or answers_file is not None, user_defaults=user_defaults
-    )
-    _summary(dest, notes)
-
-
-def _summary(dest: Path, notes: list[str]) -> None:
-    shown = shlex.quote(str(dest))
-    typer.echo(f"Created {dest.resolve()} (tornado-scaffold {__version__})")
-    for note in notes:
+    typer.echo(f"Created {created.path} (tornado-scaffold {created.version})")
+    for note in created.notes:
         typer.echo(f"  note: {note}")
     typer.echo("")
     typer.echo("Next steps:")
-    typer.echo(f"  cd {shown}")
+    typer.echo(f"  cd {shlex.quote(str(dest))}")
     typer.echo(
         "  python -m venv .venv && . .venv/bin/activate && pip install -r requirements-dev.txt"
     )
@@ -136,13 +143,14 @@ def list_questions(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """List the questions (answer keys) with their types, defaults and choices."""
-    from tornado_scaffold import questions
+    from tornado_scaffold.commands.questions import questions
 
-    asked = questions.installed()
+    with _reported("nothing was changed"):
+        asked = questions()
     if as_json:
-        typer.echo(json.dumps([q.to_json() for q in asked.values()], indent=2))
+        typer.echo(json.dumps([q.to_json() for q in asked], indent=2))
         return
-    for q in asked.values():
+    for q in asked:
         if q.required:
             default = "(required)"
         elif q.default_is_template:
@@ -190,11 +198,48 @@ def update(
 
       tornado-scaffold update path/to/project --data websocket=true
     """
-    from tornado_scaffold import questions
-    from tornado_scaffold import update as updating
+    from tornado_scaffold.commands.update import update as bring
 
-    code = updating.update(path, questions.parse_data(data or []), pretend=pretend)
-    raise typer.Exit(code)
+    with _reported("the project was left unchanged"):
+        done = bring(path, data or [], pretend=pretend)
+    if done.nothing_to_do:
+        typer.echo(f"{done.path} is already at template {done.to_version}: nothing to update")
+        return
+    if done.changes and done.from_version == done.to_version:
+        what = f"at template {done.to_version} with " + ", ".join(
+            f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in done.changes.items()
+        )
+    else:
+        what = f"from template {done.from_version} to {done.to_version}"
+    if done.pretend:
+        typer.echo(f"Would update {done.path} {what} (nothing was written):")
+        typer.echo(done.status or "  (no changes)")
+        if done.stat:
+            typer.echo(done.stat)
+        if done.conflicts:
+            typer.echo("\nWould conflict:")
+            typer.echo("\n".join(f"  {name}" for name in done.conflicts))
+            raise typer.Exit(1)
+        return
+    typer.echo(f"Updated {done.path} {what}:")
+    typer.echo(done.status or "  (no changes)")
+    if done.removed:
+        typer.echo("\nRemoved by the template (get one back with `git checkout HEAD -- FILE`):")
+        typer.echo("\n".join(f"  {name}" for name in done.removed))
+    if done.conflicts:
+        typer.echo("\nConflicts (left with <<<<<<< markers):")
+        typer.echo("\n".join(f"  {name}" for name in done.conflicts))
+        _fail(
+            f"update left conflicts in {', '.join(done.conflicts)}: resolve the markers, "
+            "`git add` the files, run the tests, then commit",
+            1,
+        )
+    typer.echo("\nNext steps:")
+    if done.path != Path.cwd().resolve():
+        typer.echo(f"  cd {shlex.quote(str(done.path))}")
+    typer.echo("  git diff                   # review what the update changed")
+    typer.echo("  python -W error -m pytest  # run the project's tests")
+    typer.echo(f'  git add -A . && git commit -m "Update to tornado-scaffold {done.to_version}"')
 
 
 @app.command("check")
@@ -203,14 +248,19 @@ def check_project(path: ProjectArgument = Path(".")) -> None:
 
     For CI. Exit status 2 when PATH was not generated by tornado-scaffold.
     """
-    from tornado_scaffold import update as updating
+    from tornado_scaffold.commands.check import check
 
-    raise typer.Exit(updating.check(path))
+    with _reported("nothing was changed"):
+        checked = check(path)
+    state = "behind; run `tornado-scaffold update`" if checked.behind else "current"
+    typer.echo(
+        f"{checked.path}: template {checked.version}, "
+        f"installed tornado-scaffold {checked.installed}: {state}"
+    )
+    if checked.behind:
+        raise typer.Exit(1)
 
 
 def main() -> None:
-    try:
-        app()
-    except ScaffoldError as error:
-        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
-        sys.exit(error.exit_code)
+    interrupts.install()
+    app(prog_name="tornado-scaffold")

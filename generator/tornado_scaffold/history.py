@@ -1,43 +1,26 @@
-"""The template's release history, shipped with the package and served to Copier offline.
+"""The template's release history: a git bundle holding one tagged commit per release.
 
-Copier updates a project by re-rendering the template version recorded in its
-``.copier-answers.yml`` (``_commit``) from the source recorded there (``_src_path``).
-Both must work on any machine, offline, for projects made by any earlier release. So:
+``history.bundle`` (committed, shipped in the package) lets Copier re-render any released
+template version offline, which is what a three-way update needs. This module only
+reads and writes git repositories and bundles at the paths it is given (the run-time
+cache in ``source.py`` decides where), and is the release tool:
+``python -m tornado_scaffold.history record`` in the repository (an editable install).
 
-- ``history.bundle`` (committed, shipped in the package) is a git bundle holding one
-  commit per release, tagged with the release's version;
-- at run time that bundle, plus the installed template when its version is not a
-  release yet, becomes a git repository at ``SOURCE`` in the user's cache;
-- ``SOURCE`` is recorded literally as ``~/...``: Copier expands it when it reads it, so
-  the recorded path is the same on every machine and for every user.
-
-Commits are made with fixed metadata, so the same template tree always gives the same
-commit: the history is reproducible from the committed files alone.
-
-Release process: ``python -m tornado_scaffold.history record`` adds the template as it
-is now, tagged with ``__version__``, to ``history.bundle``; commit the bundle with the
-version bump.
+Commits are made with fixed metadata, so the same template tree on the same parent
+always gives the same commit: the history is reproducible from the committed files.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import shutil
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-from tornado_scaffold import __version__, gitrepo
+from tornado_scaffold import gitrepo, interrupts
 from tornado_scaffold.errors import ScaffoldError
 
-SOURCE = "~/.cache/tornado-scaffold/template"
-PACKAGE_DIR = Path(__file__).resolve().parent
-BUNDLE = PACKAGE_DIR / "history.bundle"
-_STAMP = "tornado-scaffold-stamp"
-_GIT_IDENTITY = {
+_IDENTITY = {
     "GIT_AUTHOR_NAME": "tornado-scaffold",
     "GIT_AUTHOR_EMAIL": "releases@tornado-scaffold.invalid",
     "GIT_AUTHOR_DATE": "2026-01-01T00:00:00+00:00",
@@ -47,30 +30,45 @@ _GIT_IDENTITY = {
 }
 
 
-def template_root() -> Path:
-    """The folder holding ``copier.yml`` and ``template/`` for the installed version."""
-    packaged = PACKAGE_DIR / "_template"  # wheels carry a copy inside the package
-    if (packaged / "copier.yml").is_file():
-        return packaged
-    checkout = PACKAGE_DIR.parents[1]  # a source checkout: generator/tornado_scaffold
-    if (checkout / "copier.yml").is_file():
-        return checkout
-    raise ScaffoldError(
-        "the template is missing from this installation: reinstall tornado-scaffold"
-    )
-
-
-def source_path() -> Path:
-    return Path(os.path.expanduser(SOURCE))
-
-
-def _git(*args: str, cwd: Path) -> str:
-    env = {**os.environ, **_GIT_IDENTITY, "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
+def git(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
+    """git with fixed identity and dates, no system config, no prompts, no signing."""
+    env = {
+        **os.environ,
+        **_IDENTITY,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        **(env or {}),
+    }
     unsigned = ["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"]
     return gitrepo.git(*unsigned, *args, cwd=cwd, env=env).stdout.strip()
 
 
-def _template_files(root: Path) -> list[Path]:
+def by_version(tags: list[str]) -> list[str]:
+    """The tags that are PEP 440 versions, oldest first."""
+    from packaging.version import InvalidVersion, Version
+
+    versions = {}
+    for tag in tags:
+        try:
+            versions[tag] = Version(tag)
+        except InvalidVersion:
+            continue
+    return sorted(versions, key=versions.__getitem__)
+
+
+def releases(bundle: Path) -> list[str]:
+    """The versions recorded in ``bundle``, oldest first."""
+    if not bundle.is_file():
+        return []
+    heads = git("bundle", "list-heads", str(bundle), cwd=bundle.parent)
+    prefix = "refs/tags/"
+    return by_version(
+        [ref[len(prefix) :] for _, ref in (line.split() for line in heads.splitlines())]
+    )
+
+
+def template_files(root: Path) -> list[Path]:
+    """What a template version is made of: ``copier.yml`` and ``template/``."""
     files = [root / "copier.yml"]
     files += sorted(
         p for p in (root / "template").rglob("*") if p.is_file() and "__pycache__" not in p.parts
@@ -78,140 +76,150 @@ def _template_files(root: Path) -> list[Path]:
     return files
 
 
-def _fingerprint(root: Path, version: str, bundle: Path) -> str:
-    digest = hashlib.sha256(version.encode())
-    if bundle.is_file():
-        digest.update(bundle.read_bytes())
-    for path in _template_files(root):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+def write_tree(repo: Path, root: Path) -> str:
+    """Store the template at ``root`` in ``repo``'s objects; return its tree id.
+
+    The repository's work tree and index are left alone (other processes may be using
+    it): the files are staged from a copy, through an index of their own.
+    """
+    with interrupts.scratch_folder("tornado-scaffold-stage-") as scratch:
+        stage = scratch / "tree"
+        stage.mkdir()
+        for path in template_files(root):
+            target = stage / path.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+        env = {"GIT_INDEX_FILE": str(scratch / "index")}
+        where = ["--git-dir", str(repo / ".git"), "--work-tree", str(stage)]
+        git(*where, "add", "--all", "--force", ".", cwd=stage, env=env)
+        return git(*where, "write-tree", cwd=stage, env=env)
 
 
-def _stage_template(repo: Path, root: Path) -> str:
-    """Replace the work tree of ``repo`` with the template at ``root``; return its tree id."""
-    for child in repo.iterdir():
-        if child.name != ".git":
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
-    shutil.copy2(root / "copier.yml", repo / "copier.yml")
-    shutil.copytree(
-        root / "template", repo / "template", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    _git("add", "--all", "--force", ".", cwd=repo)
-    return _git("write-tree", cwd=repo)
+def add_version(repo: Path, root: Path, version: str, bundle: Path) -> None:
+    """Make the git repository ``repo`` hold every release of ``bundle``, plus the
+    template at ``root`` tagged ``version``; tags already there are kept.
 
-
-def _tags(repo: Path) -> list[str]:
-    from packaging.version import InvalidVersion, Version
-
-    def key(tag: str) -> Version:
-        try:
-            return Version(tag)
-        except InvalidVersion:
-            return Version("0")
-
-    return sorted(_git("tag", "--list", cwd=repo).split(), key=key)
-
-
-def _init_with_releases(repo: Path, bundle: Path) -> list[str]:
-    """Make ``repo`` a repository holding the release tags of ``bundle``; return them."""
-    _git("init", "--quiet", cwd=repo)
-    if bundle.is_file():
-        _git("fetch", "--quiet", str(bundle), "refs/tags/*:refs/tags/*", cwd=repo)
-    return _tags(repo)
-
-
-def _build(repo: Path, root: Path, version: str, bundle: Path) -> None:
-    """Fill the empty folder ``repo`` with every release in ``bundle`` plus ``version``."""
-    tags = _init_with_releases(repo, bundle)
-    tree = _stage_template(repo, root)
-    if version in tags:
-        recorded = _git("rev-parse", f"{version}^{{tree}}", cwd=repo)
-        if recorded != tree:
+    A released version must be recorded with exactly this template: it can no longer
+    change, since projects made from it are updated by re-rendering it.
+    """
+    recorded = releases(bundle)
+    if recorded:
+        git("fetch", "--quiet", str(bundle), "+refs/tags/*:refs/tags/*", cwd=repo)
+    tree = write_tree(repo, root)
+    if version in recorded:
+        if git("rev-parse", f"{version}^{{tree}}", cwd=repo) != tree:
             raise ScaffoldError(
                 f"the template differs from release {version} recorded in history.bundle: "
                 "bump __version__ (e.g. to a .dev version) before changing a released template"
             )
-    else:
-        parents = ["-p", f"{tags[-1]}^{{commit}}"] if tags else []
-        commit = _git("commit-tree", tree, *parents, "-m", f"Template {version}", cwd=repo)
-        _git("tag", version, commit, cwd=repo)
-    _git("checkout", "--quiet", "--force", version, cwd=repo)
+        return
+    parents = ["-p", f"{recorded[-1]}^{{commit}}"] if recorded else []
+    commit = git("commit-tree", tree, *parents, "-m", f"Template {version}", cwd=repo)
+    git("tag", "--force", version, commit, cwd=repo)
 
 
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """Serialise cache rebuilds between processes (several CLIs or test workers)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as handle:
+def record(bundle: Path, root: Path, version: str) -> list[str]:
+    """Write ``bundle`` anew with the template at ``root`` tagged ``version`` added;
+    return the versions it now holds. The bundle is replaced in one rename."""
+    with interrupts.scratch_folder("tornado-scaffold-record-") as repo:
+        git("init", "--quiet", cwd=repo)
+        add_version(repo, root, version, bundle)
+        partial = bundle.with_name(f".{bundle.name}.{os.getpid()}")
         try:
-            import fcntl
-        except ImportError:  # Windows: no advisory locks; rebuilds stay atomic by rename
-            yield
-            return
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
+            git("bundle", "create", "--quiet", str(partial), "--tags", cwd=repo)
+            os.replace(partial, bundle)
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            partial.unlink(missing_ok=True)
+    return releases(bundle)
 
 
-def ensure_source(version: str = __version__, bundle: Path = BUNDLE) -> str:
-    """Make the cached template repository current; return the path to give Copier.
+def problems(bundle: Path, root: Path, version: str) -> list[str]:
+    """Why ``bundle`` does not hold release ``version`` as the template at ``root``.
 
-    The repository holds every release from the bundle and the installed template
-    tagged ``version``. It is rebuilt only when the installed package changed.
+    Empty when it does, or when ``version`` is a development version (``.devN``), which
+    is not a release and need not be recorded.
     """
-    root = template_root()
-    target = source_path()
-    stamp = _fingerprint(root, version, bundle)
-    stamp_file = target / ".git" / _STAMP
-    if stamp_file.is_file() and stamp_file.read_text() == stamp:
-        return SOURCE
+    from packaging.version import Version
+
+    recorded = releases(bundle)
+    found = [f"{v} is newer than {version}" for v in recorded if Version(v) > Version(version)]
+    if Version(version).is_devrelease:
+        return found
+    if version not in recorded:
+        return [*found, f"release {version} is not recorded in {bundle.name}"]
+    with interrupts.scratch_folder("tornado-scaffold-verify-") as repo:
+        git("init", "--quiet", cwd=repo)
+        try:
+            add_version(repo, root, version, bundle)
+        except ScaffoldError as error:
+            found.append(str(error))
+    return found
+
+
+def installed_by_an_installer(path: Path) -> bool:
+    """Whether ``path`` was put in place by pip (or uv...): a file of an installed package,
+    not of the repository. Editable installs list no package file."""
+    from importlib import metadata
+
     try:
-        with _locked(target.parent):
-            if stamp_file.is_file() and stamp_file.read_text() == stamp:
-                return SOURCE
-            fresh = Path(tempfile.mkdtemp(prefix=".template-", dir=target.parent))
-            try:
-                _build(fresh, root, version, bundle)
-                (fresh / ".git" / _STAMP).write_text(stamp)
-                old = target.with_name(f".old-{os.getpid()}")
-                if target.exists():
-                    target.rename(old)
-                fresh.rename(target)
-                shutil.rmtree(old, ignore_errors=True)
-            finally:
-                shutil.rmtree(fresh, ignore_errors=True)
-    except OSError as error:
+        dist = metadata.distribution("tornado-scaffold")
+    except metadata.PackageNotFoundError:
+        return False
+    files = dist.files or []
+    return any(Path(dist.locate_file(file)).resolve() == path.resolve() for file in files)
+
+
+def ensure_source() -> str:
+    """The template source for Copier, prepared (bench/cli.py calls it by this name)."""
+    from tornado_scaffold import source
+
+    return source.ensure()
+
+
+def _record() -> str:
+    """The release step: the template of this code, tagged with its version, added to the
+    bundle beside this code, which must be the repository's (an editable install)."""
+    from packaging.version import Version
+
+    from tornado_scaffold import source
+
+    install = source.installed()
+    if installed_by_an_installer(install.bundle):
         raise ScaffoldError(
-            f"cannot prepare the template cache at {target}: {error.strerror}"
-        ) from None
-    return SOURCE
+            f"{install.bundle} belongs to an installed package, not to the repository: in the "
+            "repository, `pip install -e .` and run this again"
+        )
+    if Version(install.version).is_devrelease:
+        raise ScaffoldError(
+            f"__version__ is {install.version}, a development version: set it to the version "
+            "being released in generator/tornado_scaffold/__init__.py first"
+        )
+    if install.version in releases(install.bundle):
+        found = problems(install.bundle, install.root, install.version)
+        if found:
+            raise ScaffoldError("; ".join(found))
+        return f"{install.version} is recorded already in {install.bundle}"
+    recorded = record(install.bundle, install.root, install.version)
+    return f"recorded {install.version} in {install.bundle} ({', '.join(recorded)}): commit it"
 
 
-def record_release(version: str = __version__, bundle: Path = BUNDLE) -> None:
-    """Add the template as it is now, tagged ``version``, to ``bundle``."""
-    with tempfile.TemporaryDirectory() as scratch:
-        repo = Path(scratch)
-        _build(repo, template_root(), version, bundle)
-        partial = repo / "history.bundle"
-        _git("bundle", "create", "--quiet", str(partial), "--tags", cwd=repo)
-        shutil.copyfile(partial, bundle)
+def main(argv: list[str]) -> int:
+    """``python -m tornado_scaffold.history record|list``: the release tool."""
+    from tornado_scaffold import source
 
-
-def releases(bundle: Path = BUNDLE) -> list[str]:
-    """The versions recorded in ``bundle``, oldest first."""
-    if not bundle.is_file():
-        return []
-    with tempfile.TemporaryDirectory() as scratch:
-        return _init_with_releases(Path(scratch), bundle)
+    try:
+        if argv == ["record"]:
+            print(_record())
+        elif argv == ["list"]:
+            print("\n".join(releases(source.installed().bundle)))
+        else:
+            print("usage: python -m tornado_scaffold.history record|list", file=sys.stderr)
+            return 2
+    except ScaffoldError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    return 0
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["record"]:
-        record_release()
-        print(f"recorded {__version__} in {BUNDLE}: {', '.join(releases())}")
-    elif sys.argv[1:] == ["list"]:
-        print("\n".join(releases()))
-    else:
-        sys.exit("usage: python -m tornado_scaffold.history record|list")
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""One module per command; each returns a result and prints nothing (the CLI prints)."""

@@ -1,0 +1,164 @@
+"""``update``: bring a generated project to the installed template version.
+
+Copier does the three-way merge: it re-renders the project's recorded template version
+from the cached history, diffs it against the project and replays that diff on the new
+version. This adds what Copier leaves out: refusals before anything is touched,
+conflict detection (Copier reports success even when it leaves conflict markers), a
+rollback when Copier fails or is interrupted half-way, and a preview on a throw-away
+clone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tornado_scaffold import answers, copier_adapter, generated, interrupts, source
+from tornado_scaffold.errors import ScaffoldError
+from tornado_scaffold.gitrepo import git
+from tornado_scaffold.questions import Question
+
+_MARKER = b"<<<<<<< "
+
+
+@dataclass(frozen=True)
+class Updated:
+    path: Path
+    from_version: str
+    to_version: str
+    changes: dict[str, Any]  # answers changed with --data
+    pretend: bool = False
+    status: str = ""  # `git status --short` of the project after the update
+    stat: str = ""  # `git diff --stat`
+    removed: list[str] = field(default_factory=list)  # files the template deleted
+    conflicts: list[str] = field(default_factory=list)  # files left with <<<<<<< markers
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return self.from_version == self.to_version and not self.changes
+
+
+def update(
+    path: Path,
+    data: Sequence[str] = (),
+    *,
+    pretend: bool = False,
+    install: source.Installation | None = None,
+) -> Updated:
+    """Update the project at ``path`` (a clean git repository); ``data`` holds
+    ``KEY=VALUE`` answers to change. Conflicts are in the result, not an error."""
+    install = install or source.installed()
+    questions = install.questions()
+    path = path.resolve()
+    project = generated.read(path, questions)
+    generated.refuse_newer(project, install.version)
+    changes = answers.coerce(answers.parse_data(list(data)), questions)
+    changes = {k: v for k, v in changes.items() if project.answers.get(k) != v}
+    refuse_unsafe_tree(path)
+    source.ensure(install)
+    result = Updated(path, project.version, install.version, changes, pretend)
+    if result.nothing_to_do:
+        return result
+    if not source.has_version(project.source, project.version):
+        # Copier would fail later with a bare "Unknown revision".
+        raise ScaffoldError(
+            f"template {project.version} of {path} is not in the history of tornado-scaffold "
+            f"{install.version}: update with the release that made it, or regenerate the project"
+        )
+    if pretend:
+        return _preview(result, questions)
+    _run(path, install.version, changes, questions)
+    return _outcome(result, path)
+
+
+def refuse_unsafe_tree(path: Path) -> None:
+    """Copier's merge needs git, and a clean tree is what makes the update reviewable."""
+    if git("rev-parse", "--is-inside-work-tree", cwd=path, check=False).returncode:
+        raise ScaffoldError(
+            f"{path} is not a git repository: run `git init && git add -A && git commit` first"
+        )
+    if git("status", "--porcelain", "--", ".", cwd=path).stdout.strip():
+        raise ScaffoldError(
+            f"{path} has uncommitted changes: commit or stash them first, "
+            "so the update can be reviewed and undone"
+        )
+
+
+_NAMES = ("--name-only", "--relative")
+
+
+def _names(done: Any) -> list[str]:
+    return [name for name in done.stdout.split("\0") if name]
+
+
+def changed(path: Path) -> list[str]:
+    """Files under ``path`` that differ from HEAD, plus new ones (relative to ``path``)."""
+    tracked = _names(git("diff", "-z", *_NAMES, "HEAD", cwd=path))
+    new = _names(git("ls-files", "-z", "--others", "--exclude-standard", cwd=path))
+    return sorted(set(tracked) | set(new))
+
+
+def conflicts(path: Path, candidates: list[str]) -> list[str]:
+    """Files Copier left conflicted: unmerged, with inline markers, or ``*.rej`` files."""
+    found = set(_names(git("diff", "-z", *_NAMES, "--diff-filter=U", cwd=path)))
+    for name in candidates:
+        file = path / name
+        if name.endswith(".rej"):
+            found.add(name)
+        elif file.is_file() and not file.is_symlink():
+            content = file.read_bytes()
+            if content.startswith(_MARKER) or b"\n" + _MARKER in content:
+                found.add(name)
+    return sorted(found)
+
+
+def rollback(path: Path) -> None:
+    """Undo a failed update; the tree was clean before, so HEAD is the user's state."""
+    git("reset", "--quiet", "--", ".", cwd=path, check=False)
+    git("checkout", "--quiet", "--", ".", cwd=path, check=False)
+    git("clean", "-fdq", "--", ".", cwd=path, check=False)  # only files the update added
+
+
+def _run(path: Path, version: str, changes: dict[str, Any], questions: dict[str, Question]) -> None:
+    try:
+        copier_adapter.update(path, version=version, data=changes, questions=questions)
+    except ScaffoldError as error:
+        rollback(path)
+        raise ScaffoldError(f"update failed, the project was left unchanged: {error}") from None
+    except OSError as error:
+        rollback(path)
+        raise ScaffoldError(
+            f"update failed, the project was left unchanged: {error.strerror or error}"
+        ) from None
+    except BaseException:  # an interrupt: leave the project as it was
+        rollback(path)
+        raise
+
+
+def _preview(result: Updated, questions: dict[str, Question]) -> Updated:
+    """Run the update on a clone of the project's repository; the project is never touched."""
+    path = result.path
+    top = Path(git("rev-parse", "--show-toplevel", cwd=path).stdout.strip())
+    prefix = git("rev-parse", "--show-prefix", cwd=path).stdout.strip()
+    with interrupts.scratch_folder("tornado-scaffold-pretend-") as scratch:
+        clone = scratch / top.name
+        git("clone", "--quiet", "--no-hardlinks", str(top), str(clone), cwd=scratch)
+        copy = clone / prefix
+        _run(copy, result.to_version, result.changes, questions)
+        return _outcome(result, copy)
+
+
+def _outcome(result: Updated, tree: Path) -> Updated:
+    """``result`` with what the update did to the work tree at ``tree``."""
+    return dataclasses.replace(
+        result,
+        status=git(
+            "status", "--short", "--untracked-files=all", "--", ".", cwd=tree
+        ).stdout.rstrip(),
+        stat=git("diff", "--stat", "--relative", "HEAD", cwd=tree).stdout.rstrip(),
+        removed=_names(git("diff", "-z", *_NAMES, "--diff-filter=D", "HEAD", cwd=tree)),
+        conflicts=conflicts(tree, changed(tree)),
+    )
