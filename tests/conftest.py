@@ -19,8 +19,14 @@ from pathlib import Path
 
 import pytest
 
+import checks
+import warm
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "generator" / "tornado_scaffold"
+
+# Every render in a test process (new, update, the variants) compiles each Jinja source once.
+checks.cache_jinja_compilation()
 
 # CI machines may have no git identity; tests commit in generated projects.
 for _var, _value in {
@@ -60,6 +66,47 @@ def run_cli(
     )
 
 
+def invoke(*args: str | Path, home: Path, input: str | None = None):
+    """Run the CLI in this process (no Copier import per call), as ``run_cli`` would:
+    HOME set to ``home`` (Copier expands ``~`` in the template source with it), no
+    terminal on stdin. Returns Typer's Result (exit_code, stdout, stderr)."""
+    from typer.testing import CliRunner
+
+    from tornado_scaffold.cli import app
+
+    return CliRunner().invoke(
+        app,
+        [str(arg) for arg in args],
+        input=input,
+        env={"HOME": str(home), "NO_COLOR": "1"},
+        catch_exceptions=False,
+    )
+
+
+def interrupt_when(
+    ready, signum: int, *args: str, cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m tornado_scaffold ARGS``; send ``signum`` as soon as ``ready()``."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tornado_scaffold", *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
 def render(dest: Path, home: Path, **answers: object) -> Path:
     """Generate a project with ``new --defaults`` and the given answers."""
     data = []
@@ -69,22 +116,46 @@ def render(dest: Path, home: Path, **answers: object) -> Path:
         elif isinstance(value, bool):
             value = str(value).lower()
         data += ["--data", f"{key}={value}"]
-    done = run_cli("new", dest, "--defaults", *data, home=home)
-    assert done.returncode == 0, done.stderr
+    done = invoke("new", dest, "--defaults", *data, home=home)
+    assert done.exit_code == 0, done.stderr
     return dest
 
 
+def _port_slice() -> Iterator[int]:
+    """The ports this test process hands out: its own slice of 20000 up to the kernel's
+    ephemeral range, which no other worker of this run uses (PYTEST_XDIST_WORKER)."""
+    low, high = 20000, 32768
+    with contextlib.suppress(OSError, ValueError):
+        high = min(high, int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]))
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    number = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % count
+    size = (high - low) // count
+    while True:
+        yield from range(low + number * size, low + (number + 1) * size)
+
+
+_PORTS = _port_slice()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port that is free now and that no other test of this run will be handed.
+
+    Not bind(("127.0.0.1", 0)): a port found that way and closed again may be handed to another
+    worker before this test's app binds it, and that test then talks to the wrong app.
+    """
+    for port in _PORTS:
+        with socket.socket() as sock, contextlib.suppress(OSError):
+            sock.bind(("127.0.0.1", port))
+            return port
+    raise AssertionError("unreachable: the slice of ports repeats")
 
 
 def wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"app exited with {process.returncode}:\n{process.stderr.read()}")
+            said = process.output() if isinstance(process, warm.Process) else process.stderr.read()
+            raise AssertionError(f"app exited with {process.returncode}:\n{said}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)
@@ -140,31 +211,44 @@ def running_app(
     *args: str,
     env: dict[str, str] | None = None,
     command: tuple[str | Path, ...] = (sys.executable, "app.py"),
+    forked: bool = False,
 ) -> Iterator[RunningApp]:
-    """Start ``python app.py`` (or ``command``) in ``project`` on free ports; always stop it."""
+    """Start ``python app.py`` (or ``command``) in ``project`` on free ports; always stop it.
+
+    ``forked``: ``app.py`` run in a fork of the warm interpreter (tests/warm.py), which
+    saves the start-up of a new interpreter where many projects are booted.
+    """
     port, tcp_port = free_port(), free_port()
     argv = [*command, f"--port={port}", *args]
-    if (project / "echo_server.py").exists():
+    if (project / "echo").is_dir():
         argv.append(f"--tcp_port={tcp_port}")
-    process = subprocess.Popen(
-        argv,
-        cwd=project,
-        env={**os.environ, "COOKIE_SECRET": "test-secret", **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    extra_env = {"COOKIE_SECRET": "test-secret", **(env or {})}
+    process: subprocess.Popen[str] | warm.Process
+    if forked and warm.available() and list(command) == [sys.executable, "app.py"]:
+        process = warm.Process(project, "app.py", argv[2:], extra_env)
+    else:
+        process = subprocess.Popen(
+            argv,
+            cwd=project,
+            env={**os.environ, **extra_env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     app = RunningApp(process, port, tcp_port)
     try:
         wait_for_port(port, process)
-        if (project / "echo_server.py").exists():
+        if (project / "echo").is_dir():
             wait_for_port(tcp_port, process)
         yield app
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-        process.stderr.close()
+        if isinstance(process, warm.Process):
+            process.communicate()  # removes its output file
+        else:
+            process.stderr.close()
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -209,12 +293,14 @@ def fake_release(
         shutil.copy2(
             bundle_from / "tornado_scaffold" / "history.bundle", package / "history.bundle"
         )
-    if record:
-        done = subprocess.run(
-            [sys.executable, "-m", "tornado_scaffold.history", "record"],
-            env={**os.environ, "PYTHONPATH": str(site)},
-            capture_output=True,
-            text=True,
-        )
-        assert done.returncode == 0, done.stderr
+    if record:  # as scripts/release.py does for the repository
+        from tornado_scaffold import history
+
+        history.record(package / "history.bundle", package / "_template", version)
     return site
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers per core. The variant tests wait on sockets, sleeps and
+    child processes about a third of their time; twice as many workers keep the cores busy."""
+    return 2 * (os.cpu_count() or 1)

@@ -17,6 +17,8 @@ from conftest import http_get, render, running_app
 
 LAYOUT = [
     "app.py",
+    "server.py",
+    "workers.py",
     "handlers/__init__.py",
     "handlers/base.py",
     "handlers/main_handler.py",
@@ -52,8 +54,8 @@ def project(tmp_path_factory, home):
 def test_layout(project):
     missing = [name for name in LAYOUT if not (project / name).is_file()]
     assert missing == []
-    assert not (project / "handlers" / "chat.py").exists()
-    assert not (project / "echo_server.py").exists()
+    for module in ("auth", "chat", "echo"):  # the optional modules own these
+        assert not (project / module).exists(), module
 
 
 def test_no_copier_syntax_left_and_templates_compile(project):

@@ -1,86 +1,50 @@
-"""The CLI as a user meets it: help, version, questions and every refused input."""
+"""The CLI as a user meets it: help, version, questions, `new` and every refused input.
+
+Most tests run the CLI in this process (Typer's runner, HOME set to a test folder);
+a subprocess is used where the process is the point: start-up imports, a terminal, a
+signal, a mount namespace.
+"""
+
+from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pty
+import re
 import select
+import shutil
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
-from tornado_scaffold import __version__
+from tornado_scaffold import __version__, source
 
-from conftest import fake_release, run_cli
+from conftest import REPO, fake_release, interrupt_when, invoke
 
-
-def test_version(home):
-    done = run_cli("--version", home=home)
-    assert done.returncode == 0
-    assert done.stdout.strip() == f"tornado-scaffold {__version__}"
-
-
-def test_help_shows_examples_without_importing_copier(home):
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "tornado_scaffold", "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "tornado-scaffold new my-app" in done.stdout
-    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
-    assert "tornado_scaffold.cli" in imported
-    assert not any(name == "copier" or name.startswith("copier.") for name in imported)
+COPIER_YML = yaml.safe_load((REPO / "copier.yml").read_text())
+# The questions, straight from copier.yml: settings start with _, computed values are
+# never asked (when: false).
+QUESTIONS = {
+    key: spec
+    for key, spec in COPIER_YML.items()
+    if not key.startswith("_") and not (isinstance(spec, dict) and spec.get("when") is False)
+}
+PROVIDERS = [q.choices for q in source.installed().questions().values() if q.multiselect][0]
 
 
-def test_questions_json_lists_every_key_with_types(home):
-    done = run_cli("questions", "--json", home=home)
-    assert done.returncode == 0, done.stderr
-    questions = {q["key"]: q for q in json.loads(done.stdout)}
-    assert list(questions)[:5] == [
-        "project_name",
-        "project_slug",
-        "description",
-        "author_name",
-        "port",
-    ]
-    assert questions["project_name"]["required"] is True
-    assert questions["port"] == {**questions["port"], "type": "int", "default": 8888}
-    assert questions["auth_providers"]["type"] == "list[str]"
-    assert questions["auth_providers"]["choices"] == ["google", "github", "facebook", "twitter"]
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "HOME": str(home), "NO_COLOR": "1", **extra}
 
 
-def test_questions_human_readable(home):
-    done = run_cli("questions", home=home)
-    assert done.returncode == 0
-    assert "port  [int]  default: 8888" in done.stdout
-    assert "project_name  [str]  (required)" in done.stdout
-
-
-def test_defaults_take_project_name_from_destination(tmp_path, home):
-    done = run_cli("new", tmp_path / "my-cool-app", "--defaults", home=home)
-    assert done.returncode == 0, done.stderr
-    answers = (tmp_path / "my-cool-app" / ".copier-answers.yml").read_text()
-    assert "project_name: my-cool-app" in answers
-    assert "project_slug: my_cool_app" in answers
-    assert f"_commit: {__version__}" in answers
-    assert "_src_path: ~/.cache/tornado-scaffold/template" in answers
-    assert "cd " in done.stdout and "python app.py" in done.stdout and "pytest" in done.stdout
-
-
-def test_existing_empty_folder_is_used(tmp_path, home):
-    dest = tmp_path / "empty"
-    dest.mkdir()
-    done = run_cli("new", dest, "--defaults", home=home)
-    assert done.returncode == 0, done.stderr
-    assert (dest / "app.py").is_file()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no scratch left
-
-
-def _assert_refused(done, *fragments):
-    assert done.returncode == 2, done.stdout + done.stderr
+def assert_refused(done, *fragments: str) -> None:
+    """Exit 2 and one ``error:`` line holding ``fragments``; for a Result or a process."""
+    code = getattr(done, "exit_code", getattr(done, "returncode", None))
+    assert code == 2, done.stdout + done.stderr
     message = done.stderr.strip()
     assert message.startswith("error: ")
     assert len(message.splitlines()) == 1, message
@@ -89,45 +53,235 @@ def _assert_refused(done, *fragments):
         assert fragment in message
 
 
+def test_version(home):
+    done = invoke("--version", home=home)
+    assert done.exit_code == 0
+    assert done.stdout.strip() == f"tornado-scaffold {__version__}"
+
+
+def _imported(done: subprocess.CompletedProcess) -> set[str]:
+    return {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
+
+
+def test_help_and_shell_completion_do_not_import_copier(home):
+    command = [sys.executable, "-X", "importtime", "-m", "tornado_scaffold"]
+    helped = subprocess.run(
+        [*command, "--help"], env=_env(home), capture_output=True, text=True, check=True
+    )
+    completed = subprocess.run(  # what bash asks when the user types `tornado-scaffold up<TAB>`
+        command,
+        env=_env(
+            home,
+            _TORNADO_SCAFFOLD_COMPLETE="complete_bash",
+            COMP_WORDS="tornado-scaffold up",
+            COMP_CWORD="1",
+        ),
+        capture_output=True,
+        text=True,
+    )
+
+    assert "tornado-scaffold new my-app" in helped.stdout
+    assert "--install-completion" in helped.stdout
+    assert completed.stdout.split() == ["update"], completed.stdout + completed.stderr
+    for done in (helped, completed):
+        imported = _imported(done)
+        assert "tornado_scaffold.cli" in imported
+        assert not any(name == "copier" or name.startswith("copier.") for name in imported)
+
+
+def test_questions_json_lists_every_question_of_copier_yml(home):
+    import json
+
+    done = invoke("questions", "--json", home=home)
+
+    assert done.exit_code == 0, done.stderr
+    listed = {q["key"]: q for q in json.loads(done.stdout)}
+    assert list(listed) == list(QUESTIONS)
+    for key, spec in QUESTIONS.items():
+        question = listed[key]
+        assert question["required"] is ("default" not in spec and "when" not in spec)
+        assert question["multiselect"] is bool(spec.get("multiselect"))
+        kind = spec.get("type", "str")
+        assert question["type"] == (f"list[{kind}]" if spec.get("multiselect") else kind), key
+        if "default" in spec:
+            assert question["default"] == spec["default"], key
+        if isinstance(spec.get("choices"), dict):
+            assert question["choices"] == [str(v) for v in spec["choices"].values()], key
+        elif spec.get("choices"):  # rendered from a computed value: a non-empty list
+            assert question["choices"] and all(question["choices"]), key
+
+
+def test_questions_human_readable(home):
+    done = invoke("questions", home=home)
+
+    assert done.exit_code == 0
+    for key in QUESTIONS:
+        assert f"\n{key}  [" in f"\n{done.stdout}", key
+    required = [k for k, s in QUESTIONS.items() if "default" not in s and "when" not in s]
+    for key in required:
+        assert f"{key}  [{QUESTIONS[key].get('type', 'str')}]  (required)" in done.stdout
+
+
+def test_defaults_take_project_name_from_destination(tmp_path, home):
+    done = invoke("new", tmp_path / "my-cool-app", "--defaults", home=home)
+
+    assert done.exit_code == 0, done.stderr
+    answers = yaml.safe_load((tmp_path / "my-cool-app" / ".copier-answers.yml").read_text())
+    assert answers["project_name"] == "my-cool-app"
+    assert answers["project_slug"] == "my_cool_app"
+    assert answers["_commit"] == __version__
+    assert answers["_src_path"] == "~/.cache/tornado-scaffold/history"
+    assert "cd " in done.stdout and "python app.py" in done.stdout and "pytest" in done.stdout
+
+
+def test_existing_empty_folder_keeps_its_mode_and_identity(tmp_path, home):
+    dest = tmp_path / "empty"
+    dest.mkdir()
+    dest.chmod(0o751)
+    before = dest.stat()
+
+    done = invoke("new", dest, "--defaults", home=home)
+
+    assert done.exit_code == 0, done.stderr
+    after = dest.stat()
+    assert (after.st_ino, after.st_mode, after.st_uid) == (
+        before.st_ino,
+        before.st_mode,
+        before.st_uid,
+    )
+    assert (dest / "app.py").is_file() and (dest / ".git").is_dir()
+    assert [p.name for p in tmp_path.iterdir()] == ["empty"]  # no scratch left beside
+    assert not list(dest.glob(".tornado-scaffold-*"))  # nor inside
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_new_project_folder_mode_follows_the_umask(tmp_path, home, umask):
+    previous = os.umask(umask)
+    try:
+        done = invoke("new", tmp_path / "app", "--defaults", "--data", "git_init=false", home=home)
+    finally:
+        os.umask(previous)
+
+    assert done.exit_code == 0, done.stderr
+    assert (tmp_path / "app").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_empty_mount_point_is_a_destination(tmp_path, home):
+    """A mount point cannot be renamed over: the project is made inside it."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is not installed")
+    dest = tmp_path / "mnt"
+    dest.mkdir()
+    script = (
+        'mount -t tmpfs tmpfs "$1" || exit 77; '
+        '"$2" -m tornado_scaffold new "$1" --defaults --data git_init=false >/dev/null || exit; '
+        'test -f "$1/app.py" && ls -A "$1" | grep -c tornado-scaffold; ls -A "$3"'
+    )
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", dest, sys.executable, tmp_path],
+        env=_env(home),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode == 77 or "unshare failed" in done.stderr:
+        pytest.skip(f"cannot mount here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "mnt"]  # no scratch inside, nothing beside
+
+
 @pytest.mark.parametrize(
     ("data", "fragments"),
     [
-        (
+        pytest.param(
             ["project_name=My App", "project_slug=My-App"],
-            ["project_slug", "lowercase Python identifier"],
+            ["project_slug", "(got 'My-App')", "lowercase Python identifier"],
+            id="slug-not-identifier",
         ),
-        (
-            ["project_name=9lives"],
-            ["project_slug", "not starting with a digit", "--data project_slug="],
+        pytest.param(
+            ["project_slug=9lives"], ["project_slug", "starting with a letter"], id="slug-digit"
         ),
-        (["project_name=  "], ["project_name", "must not be empty"]),
-        (['project_name=say "hi"'], ["project_name", "double quotes"]),
-        (["port=70000"], ["port", "70000", "1 to 65535"]),
-        (["port=0"], ["port", "1 to 65535"]),
-        (["port=http"], ["port", "'http'", "an integer"]),
-        (
+        pytest.param(["project_slug=_x"], ["project_slug", "starting with a letter"], id="slug-_x"),
+        pytest.param(
+            ["project_slug=tornado"], ["project_slug", "tornado", "package"], id="slug-tornado"
+        ),
+        pytest.param(
+            ["project_name=2024"],
+            ["project_slug", "derived from project_name", "--data project_slug="],
+            id="no-letters",
+        ),
+        pytest.param(["project_name=  "], ["project_name", "must not be empty"], id="empty"),
+        pytest.param(
+            ["project_name=say\x7fhi"], ["project_name", "control characters"], id="name-del"
+        ),
+        pytest.param(
+            ["description=one\x7ftwo"], ["description", "control characters"], id="description-del"
+        ),
+        pytest.param(
+            ["author_name=Ada\x7f"], ["author_name", "control characters"], id="author-del"
+        ),
+        pytest.param(
+            ["description=two\nlines"], ["description", "one line"], id="description-newline"
+        ),
+        pytest.param(["port=70000"], ["port", "70000", "1 to 65535"], id="port-high"),
+        pytest.param(["port=0"], ["port", "1 to 65535"], id="port-zero"),
+        pytest.param(["port=http"], ["port", "'http'", "an integer"], id="port-word"),
+        pytest.param(["port=" + "9" * 5000], ["port", "30 digits"], id="port-5000-digits"),
+        pytest.param(
             ["colour=blue"],
-            ["unknown answer key colour", "valid keys are project_name, project_slug"],
+            ["unknown answer key colour", "valid keys are " + ", ".join(list(QUESTIONS)[:2])],
+            id="unknown-key",
         ),
-        (["websocket=maybe"], ["websocket", "true or false"]),
-        (["auth_providers=google,myspace"], ["auth_providers", "subset of: google, github"]),
-        (["tcp_echo=true", "tcp_port=8888"], ["tcp_port", "must differ from port"]),
-        (["nonsense"], ["--data expects KEY=VALUE"]),
+        pytest.param(["websocket=maybe"], ["websocket", "true or false"], id="bool"),
+        pytest.param(
+            ["auth_providers=myspace"], ["auth_providers", "subset of: " + ", ".join(PROVIDERS)]
+        ),
+        pytest.param(
+            ["auth_providers=[myspace"], ["auth_providers", "not valid YAML"], id="bad-yaml-list"
+        ),
+        pytest.param(
+            ["tcp_echo=true", "tcp_port=8888"], ["tcp_port", "must differ from port"], id="tcp"
+        ),
+        pytest.param(["nonsense"], ["--data expects KEY=VALUE"], id="no-equals"),
     ],
 )
 def test_bad_answers_are_refused_and_nothing_is_written(tmp_path, home, data, fragments):
     args = [arg for pair in data for arg in ("--data", pair)]
-    done = run_cli("new", tmp_path / "app", "--defaults", *args, home=home)
-    _assert_refused(done, *fragments)
+    done = invoke("new", tmp_path / "app", "--defaults", *args, home=home)
+    assert_refused(done, *fragments)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_name_too_long_for_a_slug_says_how_to_set_the_slug(tmp_path, home):
+    """260 characters used to fail writing `<slug>.pth`: the slug is what is too long."""
+    done = invoke(
+        "new", tmp_path / "f0", "--defaults", "--data", "project_name=" + "n" * 260, home=home
+    )
+
+    assert_refused(
+        done, "project_slug", "derived from project_name", "at most 64", "--data project_slug="
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("form", ["[{0}, {1}]", "{0},{1}", "['{0}', \"{1}\"]"])
+def test_list_answers_in_yaml_or_comma_form(tmp_path, home, form):
+    first, second = PROVIDERS[:2]
+    data = f"auth_providers={form.format(first, second)}"
+
+    done = invoke(
+        "new", tmp_path / "app", "--defaults", "--data", data, "--data", "git_init=false", home=home
+    )
+
+    assert done.exit_code == 0, done.stderr
+    answers = yaml.safe_load((tmp_path / "app" / ".copier-answers.yml").read_text())
+    assert sorted(answers["auth_providers"]) == sorted([first, second])
 
 
 def test_non_empty_destination_is_refused_untouched(tmp_path, home):
     dest = tmp_path / "app"
     dest.mkdir()
     (dest / "notes.txt").write_text("mine")
-    done = run_cli("new", dest, "--defaults", home=home)
-    _assert_refused(done, "not empty", str(dest))
+    assert_refused(invoke("new", dest, "--defaults", home=home), "not empty", str(dest))
     assert [p.name for p in dest.iterdir()] == ["notes.txt"]
     assert (dest / "notes.txt").read_text() == "mine"
 
@@ -135,75 +289,143 @@ def test_non_empty_destination_is_refused_untouched(tmp_path, home):
 def test_destination_that_is_a_file_is_refused(tmp_path, home):
     dest = tmp_path / "app"
     dest.write_text("x")
-    _assert_refused(run_cli("new", dest, "--defaults", home=home), "not a folder")
+    assert_refused(invoke("new", dest, "--defaults", home=home), "not a folder")
     assert dest.read_text() == "x"
 
 
 def test_missing_answers_without_terminal_are_refused(tmp_path, home):
-    done = run_cli("new", tmp_path / "app", home=home)
-    _assert_refused(done, "not a terminal", "--defaults", "--answers-file")
+    done = invoke("new", tmp_path / "app", home=home)
+    assert_refused(done, "not a terminal", "--defaults", "--answers-file")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_nested_destination_parents_are_removed_on_failure(tmp_path, home):
-    done = run_cli("new", tmp_path / "a" / "b" / "app", "--defaults", "--data", "port=0", home=home)
-    _assert_refused(done, "port")
+    done = invoke("new", tmp_path / "a" / "b" / "app", "--defaults", "--data", "port=0", home=home)
+    assert_refused(done, "port")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_template_error_is_one_line_and_leaves_nothing(tmp_path, home):
+@pytest.mark.parametrize(
+    "dest",
+    [
+        pytest.param(lambda base: base / ("d" * 300), id="name-past-255-bytes"),
+        pytest.param(lambda base: base.joinpath(*["d" * 200] * 25), id="path-past-4096-bytes"),
+    ],
+)
+def test_names_past_the_file_system_limits_are_refused(tmp_path, home, dest):
+    dest = dest(tmp_path)
+    for command in (["new", dest, "--defaults"], ["check", dest]):
+        done = invoke(*command, home=home)
+        assert_refused(done, "File name too long")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_template_error_is_one_line_and_leaves_nothing(tmp_path, home, monkeypatch):
     def break_template(root):
-        (root / "template" / "app.py.jinja").write_text("{{ unclosed ")
+        (root / "template" / "README.md.jinja").write_text("{{ unclosed ")
 
     site = fake_release(tmp_path / "site", "0.0.1.dev1", break_template)
+    package = site / "tornado_scaffold"
+    release = source.Installation("0.0.1.dev1", package / "_template", package / "history.bundle")
+    monkeypatch.setattr(source, "installed", lambda: release)
     dest = tmp_path / "out" / "app"
-    done = run_cli("new", dest, "--defaults", home=tmp_path / "home", pythonpath=site)
-    _assert_refused(done, "template could not be rendered")
+
+    done = invoke("new", dest, "--defaults", home=tmp_path / "home")
+
+    assert_refused(done, "template could not be rendered", "README.md.jinja")
     assert not (tmp_path / "out").exists()
-
-
-def test_interactive_prompts_on_a_terminal(tmp_path, home):
-    """With a terminal, Copier's prompts ask every question; Enter accepts each default."""
-    master, slave = pty.openpty()
-    env = {**os.environ, "HOME": str(home), "TERM": "xterm", "COLUMNS": "120", "LINES": "40"}
-    dest = tmp_path / "prompted"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tornado_scaffold", "new", str(dest)],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-    )
-    os.close(slave)
-    screen, deadline = b"", time.monotonic() + 60
-    try:
-        while process.poll() is None and time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.4)
-            if ready:
-                with contextlib.suppress(OSError):
-                    screen += os.read(master, 65536)
-            elif b"?" in screen or "🎤".encode() in screen:  # a prompt is waiting: accept it
-                os.write(master, b"\r")
-        assert process.wait(10) == 0, screen.decode(errors="replace")[-2000:]
-    finally:
-        if process.poll() is None:
-            process.kill()
-        os.close(master)
-    text = screen.decode(errors="replace")
-    assert "Default HTTP port" in text and "Add a WebSocket chat room" in text
-    answers = (dest / ".copier-answers.yml").read_text()
-    assert "project_name: prompted" in answers and "port: 8888" in answers
 
 
 def test_unwritable_destination_is_one_line_not_a_traceback(tmp_path, home):
     blocker = tmp_path / "a-file"
     blocker.write_text("mine")
-    _assert_refused(run_cli("new", blocker / "app", "--defaults", home=home), "cannot write")
+    assert_refused(invoke("new", blocker / "app", "--defaults", home=home), "cannot ")
     assert [p.name for p in tmp_path.iterdir()] == ["a-file"] and blocker.read_text() == "mine"
 
 
 def test_dangling_symlink_destination_is_refused(tmp_path, home):
     link = tmp_path / "link"
     link.symlink_to(tmp_path / "nowhere")
-    _assert_refused(run_cli("new", link, "--defaults", home=home), "not a folder")
+    assert_refused(invoke("new", link, "--defaults", home=home), "not a folder")
     assert link.is_symlink() and not (tmp_path / "nowhere").exists()
+
+
+def _on_a_terminal(argv: list[str], env: dict[str, str], keys: bytes) -> tuple[int, str]:
+    """Run ``argv`` on a pseudo-terminal; whenever a prompt waits, type ``keys``."""
+    master, slave = pty.openpty()
+    process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    screen, deadline = b"", time.monotonic() + 60
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                with contextlib.suppress(OSError):
+                    screen += os.read(master, 65536)
+            elif b"?" in screen or "🎤".encode() in screen:  # a prompt is waiting
+                os.write(master, keys)
+        code = process.wait(10)
+        with contextlib.suppress(OSError):
+            while select.select([master], [], [], 0.1)[0]:
+                screen += os.read(master, 65536)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(master)
+    return code, screen.decode(errors="replace")
+
+
+def _terminal_env(home: Path) -> dict[str, str]:
+    # No cursor-position requests: this terminal would not answer them (prompt_toolkit waits).
+    return _env(home, TERM="xterm", COLUMNS="120", LINES="40", PROMPT_TOOLKIT_NO_CPR="1")
+
+
+def test_interactive_prompts_on_a_terminal(tmp_path, home):
+    """With a terminal, Copier's prompts ask every question; Enter accepts each default."""
+    dest = tmp_path / "prompted"
+    code, text = _on_a_terminal(
+        [sys.executable, "-m", "tornado_scaffold", "new", str(dest)], _terminal_env(home), b"\r"
+    )
+
+    assert code == 0, text[-2000:]
+    for key in ("port", "websocket"):
+        assert " ".join(QUESTIONS[key]["help"].split()) in text
+    answers = yaml.safe_load((dest / ".copier-answers.yml").read_text())
+    assert answers["project_name"] == "prompted"
+    assert answers["port"] == QUESTIONS["port"]["default"]
+
+
+def test_ctrl_c_at_a_prompt_is_exit_130_and_one_short_line(tmp_path, home):
+    dest = tmp_path / "prompted"
+    code, text = _on_a_terminal(
+        [sys.executable, "-m", "tornado_scaffold", "new", str(dest)], _terminal_env(home), b"\x03"
+    )
+
+    assert code == 130, text[-2000:]
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # no colours, no cursor moves
+    errors = [line for line in plain.splitlines() if "error:" in line]
+    assert len(errors) == 1, plain[-2000:]
+    assert errors[0].endswith("error: interrupted: nothing was written") and len(errors[0]) < 120
+    assert "Traceback" not in text and sys.executable not in text
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
+def test_a_signal_during_new_leaves_nothing_behind(tmp_path, home, signum):
+    """No project, no hidden scratch folder beside it, none of Copier's folders in TMPDIR."""
+    work, scratch = tmp_path / "work", tmp_path / "tmp"
+    work.mkdir()
+    scratch.mkdir()
+    assert invoke("questions", home=home).exit_code == 0  # the template cache is ready
+
+    def rendering() -> bool:
+        return any(work.iterdir())
+
+    done = interrupt_when(
+        rendering, signum, "new", "app", "--defaults", cwd=work, env=_env(home, TMPDIR=str(scratch))
+    )
+
+    assert done.returncode == 128 + signum, (done.stdout, done.stderr)
+    assert done.stderr.strip().splitlines() == ["error: interrupted: nothing was written"]
+    assert list(work.iterdir()) == []
+    assert list(scratch.iterdir()) == []

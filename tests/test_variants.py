@@ -1,6 +1,9 @@
 """Every combination of the optional modules: rendered, linted, its own tests run, booted and probed.
 
-2 (websocket) x 2 (tcp_echo) x 16 (subsets of auth_providers) = 64 variants.
+websocket x tcp_echo x every subset of the sign-in providers of copier.yml. Each variant's own
+test suite runs in a subprocess while the variant is booted as ``python app.py`` in another
+and probed as real clients would: the suite spends much of its time waiting on sockets, so
+the two overlap.
 """
 
 from __future__ import annotations
@@ -11,24 +14,23 @@ import itertools
 import json
 import socket
 import threading
+import urllib.parse
 from collections.abc import Iterator
 
 import pytest
 
 from checks import (
+    SIGN_IN_PROVIDERS,
     assert_lint_clean,
     assert_no_copier_leftovers,
-    assert_own_tests_pass,
+    assert_own_tests_passed,
     assert_tornado_templates_compile,
+    render_template,
+    start_own_tests,
 )
-from conftest import http_get, render, running_app
+from conftest import http_get, running_app
 
-PROVIDERS = ("google", "github", "facebook", "twitter")
-AUTHORIZE_URLS = {
-    "google": "https://accounts.google.com/o/oauth2/v2/auth?",
-    "github": "https://github.com/login/oauth/authorize?",
-    "facebook": "https://www.facebook.com/dialog/oauth?",
-}
+PROVIDERS = tuple(SIGN_IN_PROVIDERS)
 VARIANTS = [
     (websocket, tcp_echo, providers)
     for websocket, tcp_echo in itertools.product((False, True), repeat=2)
@@ -44,15 +46,25 @@ def variant_id(variant: tuple[bool, bool, tuple[str, ...]]) -> str:
 
 
 def probe_websocket(app) -> None:
+    """Two clients of an independent library join under their names; one speaks, both hear."""
     from websockets.sync.client import connect
 
-    url = app.url.replace("http", "ws") + "/ws"
-    with connect(url, open_timeout=5) as first, connect(url, open_timeout=5) as second:
+    url = app.url.replace("http", "ws") + "/ws?name="
+    with connect(url + "first", open_timeout=5) as first, connect(url + "second") as second:
+        for client, name in ((first, "first"), (second, "second")):
+            welcome = json.loads(client.recv(timeout=5))
+            assert (welcome["type"], welcome["name"], welcome["available"]) == (
+                "welcome",
+                name,
+                True,
+            )
         first.send(json.dumps({"text": "hello from a real client"}))
         for client in (first, second):
             frame = json.loads(client.recv(timeout=5))
-            assert frame["type"] == "message"
-            assert frame["text"] == "hello from a real client"
+            while frame["type"] == "presence":
+                frame = json.loads(client.recv(timeout=5))
+            assert frame["type"] == "message", frame
+            assert (frame["name"], frame["text"]) == ("first", "hello from a real client")
 
 
 def probe_tcp_echo(app) -> None:
@@ -67,13 +79,29 @@ def probe_tcp_echo(app) -> None:
 
 
 @contextlib.contextmanager
-def fake_twitter() -> Iterator[str]:
-    """Twitter's OAuth 1.0a login first fetches a request token: serve one locally."""
+def provider_host() -> Iterator[str]:
+    """One local host standing in for every provider (``--<provider>_url``, ``--oidc_issuer``).
 
-    class RequestToken(http.server.BaseHTTPRequestHandler):
+    A login redirects the browser there without calling it, except where the protocol makes
+    the app ask first: Twitter's OAuth 1.0a fetches a request token, OpenID Connect the
+    discovery document (which names this host as the issuer).
+    """
+
+    class Provider(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = b"oauth_token=req-token&oauth_token_secret=sec&oauth_callback_confirmed=true"
-            self.send_response(200 if self.path.startswith("/oauth/request_token") else 404)
+            base = f"http://127.0.0.1:{self.server.server_address[1]}"
+            if self.path.startswith("/oauth/request_token"):
+                body = b"oauth_token=req&oauth_token_secret=sec&oauth_callback_confirmed=true"
+                self.send_response(200)
+            elif self.path == "/.well-known/openid-configuration":
+                endpoints = {"authorization_endpoint": "/authorize", "token_endpoint": "/token"}
+                document = {"issuer": base, "jwks_uri": base + "/jwks"}
+                document.update({name: base + path for name, path in endpoints.items()})
+                body = json.dumps(document).encode()
+                self.send_response(200)
+            else:
+                body = b"not found"
+                self.send_response(404)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -81,8 +109,8 @@ def fake_twitter() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), RequestToken) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Provider) as server:
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
         try:
             yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -90,45 +118,81 @@ def fake_twitter() -> Iterator[str]:
             server.shutdown()
 
 
-def credentials(providers: tuple[str, ...]) -> dict[str, str]:
+def provider_env(providers: tuple[str, ...], base: str) -> dict[str, str]:
+    """Each provider's variables: its fake client, and ``base`` for its hosts or issuer."""
     env = {}
     for provider in providers:
-        env[f"{provider.upper()}_CLIENT_ID"] = f"{provider}-id"
-        env[f"{provider.upper()}_CLIENT_SECRET"] = f"{provider}-secret"
+        env[f"{provider.upper()}_URL"] = base  # OpenID Connect has none: it is ignored
+        for variable in SIGN_IN_PROVIDERS[provider]["variables"]:
+            suffix = variable.rsplit("_", 1)[-1].lower()  # ID, SECRET, ISSUER
+            env[variable] = base if suffix == "issuer" else f"{provider}-{suffix}"
     return env
 
 
+# The providers whose login must carry a PKCE challenge (RFC 7636, S256).
+PKCE = {"google", "github", "oidc"}
+
+
+def probe_login(app, provider: str, base: str) -> None:
+    """The login redirects the browser to the provider, with this app's client and callback."""
+    login = http_get(f"{app.url}/auth/{provider}/login", follow=False)
+    assert login.status == 302, (provider, login.status, login.body[:300])
+    location = login.headers["Location"]
+    assert location.startswith(base + "/"), (provider, location)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)
+    if "oauth_token" in query:  # OAuth 1.0a: the request token names the app and callback
+        assert query["oauth_token"] == ["req"], location
+    else:
+        assert query["client_id"] == [f"{provider}-id"], location
+        assert query["redirect_uri"] == [f"{app.url}/auth/{provider}/login"], location
+        assert query["state"][0], location
+        assert (query.get("code_challenge_method") == ["S256"]) == (provider in PKCE), location
+    if provider == "oidc":
+        assert location.startswith(base + "/authorize?"), location
+        assert query["nonce"][0] and "openid" in query["scope"][0].split(), location
+
+
 @pytest.mark.parametrize("variant", VARIANTS, ids=map(variant_id, VARIANTS))
-def test_variant(variant, tmp_path, home):
+def test_variant(variant, tmp_path):
     websocket, tcp_echo, providers = variant
-    project = render(
+    project = render_template(
         tmp_path / "proj",
-        home,
         project_name="Variant App",
         websocket=websocket,
         tcp_echo=tcp_echo,
         auth_providers=list(providers),
     )
-    assert (project / "handlers" / "chat.py").exists() == websocket
-    assert (project / "echo_server.py").exists() == tcp_echo
+    assert (project / "chat").is_dir() == websocket
+    assert (project / "echo").is_dir() == tcp_echo
+    assert (project / "auth").is_dir() == bool(providers)
     assert_no_copier_leftovers(project)
     assert_tornado_templates_compile(project)
     assert_lint_clean(project)
-    assert_own_tests_pass(project)
 
-    with (
-        fake_twitter() as twitter_url,
-        running_app(project, env={**credentials(providers), "TWITTER_URL": twitter_url}) as app,
-    ):
-        index = http_get(app.url + "/")
-        assert index.status == 200 and "Variant App" in index.body
-        if websocket:
-            probe_websocket(app)
-        if tcp_echo:
-            probe_tcp_echo(app)
-        authorize_urls = {**AUTHORIZE_URLS, "twitter": f"{twitter_url}/oauth/authorize?"}
-        for provider in providers:
-            login = http_get(f"{app.url}/auth/{provider}/login", follow=False)
-            assert login.status == 302, (provider, login.status, login.body[:300])
-            assert login.headers["Location"].startswith(authorize_urls[provider])
-        assert app.stop() == 0
+    # Its own tests run on uvloop, the loop the app runs on (asyncio: test_production.py),
+    # while the app is booted and probed.
+    own_tests = start_own_tests(project, {"EVENT_LOOP": "uvloop"})
+    try:
+        with (
+            provider_host() as base,
+            running_app(project, env=provider_env(providers, base), forked=True) as app,
+        ):
+            index = http_get(app.url + "/")
+            assert index.status == 200 and "Variant App" in index.body
+            if websocket:
+                probe_websocket(app)
+            if tcp_echo:
+                probe_tcp_echo(app)
+            for provider in providers:
+                probe_login(app, provider, base)
+            assert app.stop() == 0
+    except BaseException:
+        own_tests.kill()
+        own_tests.communicate()
+        raise
+    assert_own_tests_passed(own_tests)
+
+
+def test_variants_cover_every_sign_in_provider_of_copier_yml():
+    covered = {provider for _, _, providers in VARIANTS for provider in providers}
+    assert covered == set(SIGN_IN_PROVIDERS) and len(VARIANTS) == 4 * 2 ** len(PROVIDERS)
