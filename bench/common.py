@@ -202,6 +202,29 @@ def server(
         stop(proc)
 
 
+@contextlib.contextmanager
+def redis_server(work: Path) -> Iterator[str]:
+    """A private redis-server (free port, a folder in ``work``, nothing saved): its URL.
+
+    Yields "" when redis-server is not installed.
+    """
+    program = shutil.which("redis-server")
+    if program is None:
+        note("no redis-server on PATH (apt-get install redis-server): Redis figures left out")
+        yield ""
+        return
+    port = free_port()
+    folder = work / f"redis-{port}"
+    folder.mkdir()
+    cmd = [program, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
+    proc = spawn([*cmd, "--save", "", "--appendonly", "no"], log=work / "redis.log")
+    try:
+        wait_port("127.0.0.1", port, proc, 10)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(proc)
+
+
 def server_pid(proc: subprocess.Popen) -> int:
     """taskset execs the command, so the pid is the server's own."""
     return proc.pid

@@ -202,6 +202,40 @@ class WsClient(asyncio.Protocol):
             self.hub.frame(self, opcode, payload)
 
 
+class ChatRun:
+    """The "chat" command: every connection sends ``count`` messages, each one once its
+    previous one has come back (one in flight per sender), and counts every delivery."""
+
+    def __init__(self, clients: list[WsClient], tag: str, count: int) -> None:
+        self.tag, self.count = tag, count
+        self.marks = {c: f'"{tag}-{i}-'.encode() for i, c in enumerate(clients)}
+        self.sent = dict.fromkeys(clients, 0)
+        self.started: dict[WsClient, float] = {}
+        self.lat: list[float] = []
+        self.delivered = 0
+        self.unfinished = len(clients)
+        self.done = asyncio.Event()
+
+    def send(self, client: WsClient) -> None:
+        self.sent[client] += 1
+        self.started[client] = time.perf_counter()
+        mark = self.marks[client].decode()[1:]
+        text = f"{mark}{self.sent[client]}"
+        client.transport.write(ws_frame(1, json.dumps({"text": text}).encode()))
+
+    def frame(self, client: WsClient, payload: bytes) -> None:
+        self.delivered += 1
+        if self.marks[client] not in payload:
+            return  # someone else's message
+        self.lat.append(time.perf_counter() - self.started[client])
+        if self.sent[client] < self.count:
+            self.send(client)
+        else:
+            self.unfinished -= 1
+            if not self.unfinished:
+                self.done.set()
+
+
 class Hub:
     def __init__(self) -> None:
         self.clients: list[WsClient] = []
@@ -211,9 +245,12 @@ class Hub:
         self.all_seen: asyncio.Event | None = None
         self.pong: asyncio.Future | None = None
         self.lost = 0
+        self.chat: ChatRun | None = None
 
     def frame(self, client: WsClient, opcode: int, payload: bytes) -> None:
-        if opcode == 1 and self.tag is not None and self.tag in payload:
+        if opcode == 1 and self.chat is not None and self.chat.tag.encode() in payload:
+            self.chat.frame(client, payload)
+        elif opcode == 1 and self.tag is not None and self.tag in payload:
             self.seen += 1
             self.last = time.monotonic()  # CLOCK_MONOTONIC: comparable across processes
             if self.seen >= len(self.clients) and self.all_seen:
@@ -297,6 +334,25 @@ async def ws_main(args) -> None:
                     "max_ms": max(lat) * 1e3,
                 }
             )
+        elif cmd == "chat":  # chat COUNT TAG: see ChatRun; one reply when all are back
+            hub.chat = run = ChatRun(hub.clients, rest[1], int(rest[0]))
+            start = time.perf_counter()
+            for client in hub.clients:
+                run.send(client)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(run.done.wait(), 120)
+            elapsed = time.perf_counter() - start
+            reply(
+                {
+                    "messages": len(run.lat),
+                    "delivered": run.delivered,
+                    "seconds": elapsed,
+                    "p50_ms": percentile(run.lat, 50) * 1e3,
+                    "p99_ms": percentile(run.lat, 99) * 1e3,
+                    "finished": not run.unfinished,
+                }
+            )
+            hub.chat = None
         elif cmd == "quit":
             break
     for client in hub.clients:

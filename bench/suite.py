@@ -29,7 +29,7 @@ def run_suite(repo: Path, quick: bool) -> tuple[float, str, int]:
         "-q",
     ]
     if quick:  # a smoke run: one fast file, no workers
-        cmd += ["tests/test_repository.py"]
+        cmd += ["tests/test_answers_unit.py"]
     else:
         cmd += ["-n", "auto"]
         if (repo / "tests" / "test_bench_smoke.py").exists():

@@ -1,6 +1,9 @@
-"""TCP echo figures: round trips/s with 50 clients, generated echo module vs a minimal TCPServer.
+"""TCP echo figures: round trips/s with 50 clients, the generated echo module vs a TCPServer.
 
-Server pinned to core 0, the client (bench/loadgen.py, uvloop when installed) to core 1.
+The peer (bench/peers/tcp_echo.py) runs on the default asyncio loop and on uvloop, the
+generated app on its default loop (uvloop where installed). Servers pinned to core 0, the
+client (bench/loadgen.py, uvloop when installed) to core 1. Ratios: medians of per-round
+ratios, runs interleaved.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import common as c
 
 PEER = c.PEERS / "tcp_echo.py"
 SERVER_ENV = {"COOKIE_SECRET": "bench-secret-bench-secret-bench-secret"}
+LOOPS = ("asyncio", "uvloop")
 
 
 def measure(port: int, seconds: float) -> dict:
@@ -20,48 +24,60 @@ def measure(port: int, seconds: float) -> dict:
 
 def main() -> None:
     args = c.parse_args(__doc__)
-    runs = args.runs or (1 if args.quick else 3)
-    seconds = 0.5 if args.quick else 10
+    runs = args.runs or (1 if args.quick else 5)
+    seconds = 0.2 if args.quick else 6
     print(f"machine: {c.machine()}; client python: {c.CLIENT_PY}")
     with c.scratch("bench-tcp-") as work:
         home = work / "home"
         home.mkdir()
         project = c.generate(work / "app", home)
-        has_echo = (project / "echo_server.py").is_file()
-        pport = c.free_port()
-        servers = {"peer": ([c.PY, str(PEER), str(pport)], pport, None)}
-        if has_echo:
-            hport, tport = c.free_port(), c.free_port()
-            cmd = [c.PY, "app.py", f"--port={hport}", f"--tcp_port={tport}"]
-            servers["generated"] = (cmd, tport, project)
+        hport, tport = c.free_port(), c.free_port()
+        servers = {"generated": ([c.PY, "app.py", f"--port={hport}", f"--tcp_port={tport}"], tport)}
+        for loop in LOOPS:
+            port = c.free_port()
+            servers[f"{loop} peer"] = ([c.PY, str(PEER), str(port), loop], port)
         results: dict[str, list[dict]] = {name: [] for name in servers}
         with contextlib.ExitStack() as stack:
-            for name, (cmd, port, cwd) in servers.items():
-                log = work / f"{name}.log"
+            for name, (cmd, port) in servers.items():
+                cwd = project if name == "generated" else None
+                log = work / f"{name.replace(' ', '-')}.log"
                 stack.enter_context(c.server(cmd, port, cwd=cwd, env=SERVER_ENV, log=log))
             names = list(servers)
-            for i in range(runs + (0 if args.quick else 1)):  # first full round warms up
+            for name in names if not args.quick else ():  # warm-up
+                measure(servers[name][1], 0.5)
+            for i in range(runs):
                 for name in names if i % 2 else names[::-1]:
-                    result = measure(servers[name][1], 1 if not args.quick and not i else seconds)
-                    if args.quick or i:
-                        results[name].append(result)
+                    results[name].append(measure(servers[name][1], seconds))
+        gen = results["generated"]
         rows = []
-        peer = c.median([r["rps"] for r in results["peer"]])
-        for name in ("generated", "peer"):
-            if name not in results:
-                rows.append(
-                    [name, "pending: no echo_server.py in the generated project yet", "", "", "n/a"]
-                )
-                continue
-            rps = c.median([r["rps"] for r in results[name]])
-            p99 = c.median([r["p99_ms"] for r in results[name]])
-            r = c.ratio(rps, peer)
-            ok = c.verdict(r >= 0.95) if name == "generated" else ""
-            rows.append([name, c.fmt(rps), c.fmt(p99, 2), c.fmt(r, 2), ok])
-        uv = results["peer"][0].get("uvloop")
+        for loop, target in (("asyncio", 1.0), ("uvloop", 1.0)):
+            peer = results[f"{loop} peer"]
+            pairs = [g["rps"] / p["rps"] for g, p in zip(gen, peer, strict=True)]
+            r = c.median(pairs)
+            rows.append(
+                [
+                    f"{loop} peer",
+                    c.fmt(c.median([x["rps"] for x in gen])),
+                    c.fmt(c.median([x["rps"] for x in peer])),
+                    c.fmt(r, 2),
+                    f"{c.fmt(c.median([x['p99_ms'] for x in gen]), 2)} / "
+                    f"{c.fmt(c.median([x['p99_ms'] for x in peer]), 2)}",
+                    c.verdict(r >= target),
+                    ", ".join(c.fmt(x, 2) for x in pairs),
+                ]
+            )
+        uv = gen[0].get("uvloop")
         c.table(
-            f"TCP echo round trips, 50 clients ({runs} x {seconds:g} s, client uvloop={uv})",
-            ["server", "round trips/s", "p99 ms", "ratio to peer", "target >= 0.95x"],
+            f"TCP echo round trips, 50 clients ({runs} rounds x {seconds:g} s, client uvloop={uv})",
+            [
+                "peer",
+                "generated round trips/s",
+                "peer round trips/s",
+                "ratio",
+                "p99 ms (generated / peer)",
+                "target >= 1.0x",
+                "per-round ratios",
+            ],
             rows,
         )
 

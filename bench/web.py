@@ -1,8 +1,11 @@
 """HTTP figures of a generated project: start-up, `/healthz`, `/` and `--processes 2`.
 
-Peer: bench/peers/hello.py, a minimal hand-written Tornado app. Server pinned to core 0, the
-load client (wrk, else bench/loadgen.py) to core 1: the two share this machine's 2 cores.
-Named web.py, not http.py: a script's folder comes first on sys.path and would shadow `http`.
+Each beside hand-written peers on the same Tornado, on the default asyncio loop and on
+uvloop: bench/peers/hello.py (hello world), page.py (a bare rendered template page),
+prefork.py (fork + SO_REUSEPORT). The generated app runs on its default loop (uvloop where
+installed). Servers pinned to core 0, the load client (wrk, else bench/loadgen.py) to core 1:
+the two share this machine's 2 cores. Named web.py, not http.py: a script's folder comes
+first on sys.path and would shadow `http`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pathlib import Path
 import common as c
 
 HELLO = c.PEERS / "hello.py"
+PAGE = c.PEERS / "page.py"
+PREFORK = c.PEERS / "prefork.py"
 
 
 def gen_cmd(project: Path, port: int, options: str, extra: tuple[str, ...] = ()) -> list[str]:
@@ -31,16 +36,23 @@ def gen_cmd(project: Path, port: int, options: str, extra: tuple[str, ...] = ())
 SERVER_ENV = {"COOKIE_SECRET": "bench-secret-bench-secret-bench-secret"}
 
 
+LOOPS = ("asyncio", "uvloop")
+
+
 def startup(project: Path, options: str, runs: int) -> None:
-    """Wall time from spawning `python app.py` until its port accepts a connection."""
-    times: dict[str, list[float]] = {"generated": [], "peer": []}
+    """Wall time from spawning a server until its port accepts a connection.
+
+    The generated app (on its default loop) beside the hello world on each loop, interleaved.
+    """
+    names = ["generated", *(f"peer {loop}" for loop in LOOPS)]
+    times: dict[str, list[float]] = {name: [] for name in names}
     for i in range(runs + 1):  # round 0 warms the page cache and .pyc files
-        for name in ("generated", "peer") if i % 2 else ("peer", "generated"):
+        for name in names if i % 2 else names[::-1]:
             port = c.free_port()
             if name == "generated":
                 cmd, cwd = gen_cmd(project, port, options), project
             else:
-                cmd, cwd = [c.PY, str(HELLO), str(port)], None
+                cmd, cwd = [c.PY, str(HELLO), str(port), name.split()[1]], None
             start = time.perf_counter()
             proc = c.spawn([*c.pin(0), *cmd], cwd=cwd, env=SERVER_ENV)
             try:
@@ -49,12 +61,23 @@ def startup(project: Path, options: str, runs: int) -> None:
                 c.stop(proc)
             if i:
                 times[name].append(ready - start)
-    gen, peer = c.median(times["generated"]), c.median(times["peer"])
-    r = c.ratio(gen, peer)
+    rows = []
+    for loop in LOOPS:
+        pairs = [g / p for g, p in zip(times["generated"], times[f"peer {loop}"], strict=True)]
+        r = c.median(pairs)
+        rows.append(
+            [
+                loop,
+                c.fmt(c.median(times["generated"]) * 1e3),
+                c.fmt(c.median(times[f"peer {loop}"]) * 1e3),
+                c.fmt(r, 2),
+                c.verdict(r <= 1.1),
+            ]
+        )
     c.table(
-        f"start-up until the port accepts ({runs} runs each)",
-        ["generated ms", "peer ms", "ratio", "target <= 1.3x"],
-        [[c.fmt(gen * 1e3), c.fmt(peer * 1e3), c.fmt(r, 2), c.verdict(r <= 1.3)]],
+        f"start-up until the port accepts ({runs} runs each; ratio: median of per-run ratios)",
+        ["peer loop", "generated ms", "peer ms", "ratio", "target <= 1.1x"],
+        rows,
     )
 
 
@@ -87,56 +110,61 @@ def load(
 
 def compare(
     title: str,
-    target: float,
     gen_url: str,
-    peer_url: str,
+    peers: dict[str, tuple[str, float]],
     runs: int,
     seconds: float,
     client: str,
-    gen_headers: tuple[str, ...] = (),
+    core: int | None = 1,
     warm: bool = True,
-) -> float:
-    """Alternate runs against the two live servers; medians of req/s and p99."""
-    results: dict[str, list[dict]] = {"generated": [], "peer": []}
-    if warm:  # first requests compile templates and fill caches
-        load(gen_url, 1, client, gen_headers)
-        load(peer_url, 1, client)
+) -> dict[str, float]:
+    """Rounds of runs against live servers: the generated one and each peer, order alternating.
+
+    ``peers`` maps a name to (url, target ratio; 0 for context only). The ratio is the median
+    of per-round ratios (generated / peer), so drift on a noisy machine hits both sides alike.
+    """
+    names = ["generated", *peers]
+    urls = {"generated": gen_url, **{name: url for name, (url, _) in peers.items()}}
+    results: dict[str, list[dict]] = {name: [] for name in names}
+    for url in urls.values() if warm else ():  # first requests compile templates, fill caches
+        load(url, 1, client, core=core)
     for i in range(runs):
-        for name in ("generated", "peer") if i % 2 else ("peer", "generated"):
-            if name == "generated":
-                results[name].append(load(gen_url, seconds, client, gen_headers))
-            else:
-                results[name].append(load(peer_url, seconds, client))
-    gen = {k: c.median([r[k] for r in results["generated"]]) for k in ("rps", "p99_ms")}
-    peer = {k: c.median([r[k] for r in results["peer"]]) for k in ("rps", "p99_ms")}
-    errors = sum(r.get("errors", 0) for rs in results.values() for r in rs)
-    r = c.ratio(gen["rps"], peer["rps"])
+        for name in names if i % 2 else names[::-1]:
+            results[name].append(load(urls[name], seconds, client, core=core))
+    ratios = {}
+    rows = []
+    gen = results["generated"]
+    for name, (_, target) in peers.items():
+        pairs = [g["rps"] / p["rps"] for g, p in zip(gen, results[name], strict=True)]
+        r = ratios[name] = c.median(pairs)
+        rows.append(
+            [
+                name,
+                c.fmt(c.median([x["rps"] for x in gen])),
+                c.fmt(c.median([x["rps"] for x in results[name]])),
+                c.fmt(r, 2),
+                f"{c.fmt(c.median([x['p99_ms'] for x in gen]), 1)} / "
+                f"{c.fmt(c.median([x['p99_ms'] for x in results[name]]), 1)}",
+                f"{c.verdict(r >= target)} (>= {target}x)" if target else "(context)",
+                sum(x.get("errors", 0) for x in gen + results[name]),
+                ", ".join(c.fmt(x, 2) for x in pairs),
+            ]
+        )
     c.table(
-        f"{title} ({client}, 50 connections, {runs} x {seconds:g} s each)",
+        f"{title} ({client}, 50 connections, {runs} rounds x {seconds:g} s)",
         [
+            "peer",
             "generated req/s",
             "peer req/s",
             "ratio",
-            "generated p99 ms",
-            "peer p99 ms",
-            f"target >= {target}x",
+            "p99 ms (generated / peer)",
+            "target",
             "non-2xx",
-            "each run req/s (generated / peer)",
+            "per-round ratios",
         ],
-        [
-            [
-                c.fmt(gen["rps"]),
-                c.fmt(peer["rps"]),
-                c.fmt(r, 2),
-                c.fmt(gen["p99_ms"], 1),
-                c.fmt(peer["p99_ms"], 1),
-                c.verdict(r >= target) if target else "(context)",
-                errors,
-                " / ".join(", ".join(c.fmt(x["rps"]) for x in results[name]) for name in results),
-            ]
-        ],
+        rows,
     )
-    return r
+    return ratios
 
 
 def xsrf_cookie(url: str) -> str | None:
@@ -148,45 +176,39 @@ def xsrf_cookie(url: str) -> str | None:
 
 
 def processes(
-    project: Path, options: str, runs: int, seconds: float, client: str, quick: bool
+    project: Path, options: str, runs: int, seconds: float, client: str, warm: bool = True
 ) -> None:
-    if not c.has_option(options, "processes"):
-        c.table(
-            "`--processes 2` vs 1 on /healthz",
-            ["result"],
-            [["not yet measurable: the generated app has no --processes option"]],
-        )
-        return
-    # Both servers stay up and runs alternate, so load from elsewhere hits both alike. Nothing
-    # is pinned: two workers need both cores, and the client shares them (wrk: 10-15% of one).
-    ports = {1: c.free_port(), 2: c.free_port()}
-    per_run: dict[int, list[float]] = {1: [], 2: []}
+    """`--processes 2` beside a hand-written fork + SO_REUSEPORT hello world on each loop.
+
+    Nothing pinned: two workers need both cores, and the client shares them.
+    """
+    ports = {name: c.free_port() for name in ("generated", *LOOPS)}
     with contextlib.ExitStack() as stack:
-        for n, port in ports.items():
-            cmd = gen_cmd(project, port, options, (f"--processes={n}",))
-            stack.enter_context(c.server(cmd, port, cwd=project, env=SERVER_ENV, core=None))
-        urls = {n: f"http://127.0.0.1:{port}/healthz" for n, port in ports.items()}
-        if not quick:
-            for url in urls.values():
-                load(url, 1, client, core=None)
-        for i in range(runs):
-            for n in (1, 2) if i % 2 else (2, 1):
-                per_run[n].append(load(urls[n], seconds, client, core=None)["rps"])
-    rps = {n: c.median(values) for n, values in per_run.items()}
-    r = c.ratio(rps[2], rps[1])
-    c.table(
-        f"`--processes 2` vs 1 on /healthz (same project, {client}, nothing pinned)",
-        ["1 process req/s", "2 processes req/s", "ratio", "target >= 1.7x", "each run (1 / 2)"],
-        [
-            [
-                c.fmt(rps[1]),
-                c.fmt(rps[2]),
-                c.fmt(r, 2),
-                c.verdict(r >= 1.7),
-                " / ".join(", ".join(c.fmt(x) for x in per_run[n]) for n in (1, 2)),
-            ]
-        ],
-    )
+        extra: tuple[str, ...] = ()
+        if c.has_option(options, "redis_url"):  # the chat runs on several processes via Redis
+            redis_url = stack.enter_context(c.redis_server(stack.enter_context(c.scratch())))
+            if not redis_url:
+                c.table("`--processes 2` on /healthz", ["result"], [["needs redis-server"]])
+                return
+            extra = (f"--redis_url={redis_url}",)
+        cmd = gen_cmd(project, ports["generated"], options, ("--processes=2", *extra))
+        stack.enter_context(
+            c.server(cmd, ports["generated"], cwd=project, env=SERVER_ENV, core=None)
+        )
+        for loop in LOOPS:
+            cmd = [c.PY, str(PREFORK), str(ports[loop]), "2", loop]
+            stack.enter_context(c.server(cmd, ports[loop], env=SERVER_ENV, core=None))
+        url = {name: f"http://127.0.0.1:{port}/healthz" for name, port in ports.items()}
+        compare(
+            "`--processes 2` on /healthz vs fork + reuse_port, 2 processes",
+            url["generated"],
+            {f"{loop} peer": (url[loop], 1.0 if loop == "asyncio" else 0) for loop in LOOPS},
+            runs,
+            seconds,
+            client,
+            core=None,
+            warm=warm,
+        )
 
 
 def main() -> None:
@@ -194,100 +216,76 @@ def main() -> None:
         __doc__,
         [
             ("--client", {"choices": ["auto", "wrk", "python"], "default": "auto"}),
-            ("--only", {"choices": ["processes"], "help": "measure only this figure"}),
+            ("--only", {"choices": ["startup", "http", "processes"], "help": "just this figure"}),
         ],
     )
     runs = args.runs or (1 if args.quick else 5)
-    seconds = 0.5 if args.quick else 6  # wrk rounds up to 1 s
+    seconds = 0.2 if args.quick else 6  # wrk rounds up to 1 s
     client = args.client
-    if client == "auto":
-        client = "wrk" if shutil.which("wrk") else "python"
+    if client == "auto":  # --quick proves the script works: the short Python client will do
+        client = "wrk" if shutil.which("wrk") and not args.quick else "python"
     print(f"machine: {c.machine()}; load client: {client}")
     with c.scratch("bench-web-") as work:
         home = work / "home"
         home.mkdir()
         project = c.generate(work / "app", home)
         options = c.app_options(project)
-        if args.only == "processes":  # re-measure just this figure
-            processes(project, options, runs, seconds, client, args.quick)
-            return
-        startup(project, options, 2 if args.quick else 15)
-        gport, qport, pport = c.free_port(), c.free_port(), c.free_port()
-        g, q, p = (f"http://127.0.0.1:{port}" for port in (gport, qport, pport))
-        warm = not args.quick
-        with contextlib.ExitStack() as stack:
-            for port, cmd, cwd, name in [
-                (gport, gen_cmd(project, gport, options), project, "gen"),
-                (pport, [c.PY, str(HELLO), str(pport)], None, "peer"),
-            ] + (
-                []
-                if args.quick
-                else [
-                    # Same project without the per-request access log line (see README).
-                    (
-                        qport,
-                        gen_cmd(project, qport, options, ("--logging=warning",)),
-                        project,
-                        "quiet",
-                    ),
-                ]
-            ):
-                log = work / f"{name}.log"
-                stack.enter_context(c.server(cmd, port, cwd=cwd, env=SERVER_ENV, log=log))
-            compare(
-                "/healthz vs hello world",
-                0.95,
-                f"{g}/healthz",
-                f"{p}/",
-                runs,
-                seconds,
-                client,
-                warm=warm,
-            )
-            compare(
-                "/ (template, static_url, xsrf; client never returns cookies) vs hello world",
-                0.75,
-                f"{g}/",
-                f"{p}/",
-                runs,
-                seconds,
-                client,
-                warm=warm,
-            )
-            if not args.quick:
-                compare(
-                    "context: /healthz with --logging=warning (no access log) vs hello world",
-                    0,
-                    f"{q}/healthz",
-                    f"{p}/",
-                    runs,
-                    seconds,
-                    client,
-                )
-                compare(
-                    "context: / with --logging=warning (no access log) vs hello world",
-                    0,
-                    f"{q}/",
-                    f"{p}/",
-                    runs,
-                    seconds,
-                    client,
-                )
-                cookie = xsrf_cookie(f"{g}/")
-                if cookie:
-                    compare(
-                        "context: / with the _xsrf cookie sent back (browser-like)",
-                        0,
-                        f"{g}/",
-                        f"{p}/",
-                        runs,
-                        seconds,
-                        client,
-                        (f"Cookie: {cookie}",),
-                    )
-                else:
-                    c.note("/ sets no _xsrf cookie for a logged-out visitor: no token is minted")
-        processes(project, options, runs, seconds, client, args.quick)
+        if args.only in (None, "startup"):
+            startup(project, options, 1 if args.quick else 15)
+        if args.only in (None, "http"):
+            http(project, options, work, runs, seconds, client, not args.quick)
+        if args.only in (None, "processes"):
+            processes(project, options, runs, seconds, client, not args.quick)
+
+
+def http(
+    project: Path,
+    options: str,
+    work: Path,
+    runs: int,
+    seconds: float,
+    client: str,
+    warm: bool = True,
+) -> None:
+    """/healthz beside the hello world, / beside the bare rendered page, on both peer loops."""
+    servers = {"generated": lambda port: gen_cmd(project, port, options)}
+    for loop in LOOPS:
+        servers[f"hello {loop}"] = lambda port, loop=loop: [c.PY, str(HELLO), str(port), loop]
+        servers[f"page {loop}"] = lambda port, loop=loop: [c.PY, str(PAGE), str(port), loop]
+    url = {}
+    with contextlib.ExitStack() as stack:
+        for name, command in servers.items():
+            port = c.free_port()
+            cwd = project if name == "generated" else None
+            log = work / f"{name.replace(' ', '-')}.log"
+            stack.enter_context(c.server(command(port), port, cwd=cwd, env=SERVER_ENV, log=log))
+            url[name] = f"http://127.0.0.1:{port}"
+        compare(
+            "/healthz vs a hello world",
+            f"{url['generated']}/healthz",
+            {
+                "asyncio hello world": (f"{url['hello asyncio']}/", 1.05),
+                "uvloop hello world": (f"{url['hello uvloop']}/", 0.95),
+            },
+            runs,
+            seconds,
+            client,
+            warm=warm,
+        )
+        compare(
+            "/ (layout, page, static_url; the client returns no cookie) vs a bare rendered page",
+            f"{url['generated']}/",
+            {
+                "asyncio page": (f"{url['page asyncio']}/", 1.0),
+                "uvloop page": (f"{url['page uvloop']}/", 0),
+            },
+            runs,
+            seconds,
+            client,
+            warm=warm,
+        )
+        if not xsrf_cookie(f"{url['generated']}/"):
+            c.note("/ sets no _xsrf cookie for a logged-out visitor: no token is minted")
 
 
 if __name__ == "__main__":

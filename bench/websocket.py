@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -22,6 +23,7 @@ import common as c
 
 PEER = c.PEERS / "ws_echo.py"
 PER_CLIENT = 5000  # connections per client process
+PATH = "/ws?name=bench"  # the chat wants a name; the peer ignores it
 SERVER_ENV = {
     "COOKIE_SECRET": "bench-secret-bench-secret-bench-secret",
     "PYTHONPATH": str(c.BENCH / "gcprobe"),
@@ -31,12 +33,12 @@ SERVER_ENV = {
 class Clients:
     """Client processes holding connections; commands go to all of them at once."""
 
-    def __init__(self, port: int, total: int) -> None:
+    def __init__(self, port: int, total: int, path: str = PATH) -> None:
         self.procs: list[subprocess.Popen] = []
         count = max(1, math.ceil(total / PER_CLIENT))
         for i in range(count):
             cmd = [*c.pin(1), c.CLIENT_PY, str(c.LOADGEN), "ws", "--port", str(port)]
-            cmd += ["--path", "/ws", "--source", f"127.0.0.{2 + i}", "--concurrency", "24"]
+            cmd += ["--path", path, "--source", f"127.0.0.{2 + i}", "--concurrency", "24"]
             proc = c.spawn(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             self.procs.append(proc)
 
@@ -119,13 +121,8 @@ def run_server(
     sizes: tuple[int, int],
     rounds: int,
     pings: int,
-    freeze: str = "",
 ) -> dict:
-    """All figures for one server, one connection population.
-
-    ``freeze``: "startup" or "connected" sends the probe SIGUSR2 (gc.freeze()) at that point,
-    to show what freezing the heap in the generated app would change.
-    """
+    """All figures for one server, one connection population."""
     mid, top = sizes
     log = work / f"{name}-gc.log"
     env = {**SERVER_ENV, "BENCH_GC_LOG": str(log)}
@@ -134,14 +131,10 @@ def run_server(
         pid = c.server_pid(proc)
         time.sleep(0.3)
         out["collect_idle_ms"] = forced_collect(pid, log) * 1e3
-        if freeze == "startup":
-            forced_collect(pid, log, signal.SIGUSR2)
         rss0 = c.rss_kib(pid)
         clients = Clients(port, top)
         try:
             opened = clients.open(mid)
-            if freeze == "connected":
-                forced_collect(pid, log, signal.SIGUSR2)
             out["open_rate"] = opened["open"] / opened["seconds"]
             out["failed"] = opened["failed"]
             marks = []
@@ -175,6 +168,39 @@ def run_server(
     return out
 
 
+UNTUNED = {
+    "freezer": "without HeapFreezer (no gc.freeze())",
+    "pinger": "with Tornado's per-connection pings, not RoomPinger",
+}
+
+
+def untuned(project: Path, dest: Path, what: str) -> Path:
+    """A copy of the generated project with one device of chat/tuning.py switched off."""
+    shutil.copytree(project, dest, ignore=shutil.ignore_patterns(".git"))
+    edits = {
+        "freezer": [("chat/room.py", "HeapFreezer()", "HeapFreezer(freeze_from=2**62)")],
+        "pinger": [
+            (
+                "chat/__init__.py",
+                "options.chat_history, options.ws_ping_interval)",
+                "options.chat_history, 0)",
+            ),
+            (
+                "chat/__init__.py",
+                '"nav": [("Chat", "chat")],',
+                '"nav": [("Chat", "chat")], "websocket_ping_interval": options.ws_ping_interval,',
+            ),
+        ],
+    }[what]
+    for name, old, new in edits:
+        path = dest / name
+        text = path.read_text()
+        if old not in text:
+            raise RuntimeError(f"bench/websocket.py: {name} no longer has {old!r}")
+        path.write_text(text.replace(old, new, 1))
+    return dest
+
+
 def main() -> None:
     args = c.parse_args(__doc__)
     nofile = c.raise_nofile()
@@ -188,29 +214,27 @@ def main() -> None:
         home = work / "home"
         home.mkdir()
         project = c.generate(work / "app", home)
-        servers: dict[str, tuple[list[str], Path | None, int, str]] = {}
+        servers: dict[str, tuple[list[str], Path | None, int]] = {}
         port = c.free_port()
-        servers["peer"] = ([c.PY, str(PEER), str(port)], None, port, "")
-        if (project / "handlers" / "chat.py").is_file():
-            options = c.app_options(project)
+        servers["peer"] = ([c.PY, str(PEER), str(port)], None, port)
+        options = c.app_options(project)
 
-            def gen(*extra: str) -> tuple[list[str], Path, int]:
-                port = c.free_port()
-                cmd = [c.PY, "app.py", f"--port={port}", "--address=127.0.0.1", *extra]
-                if c.has_option(options, "tcp_port"):
-                    cmd.append(f"--tcp_port={c.free_port()}")
-                return cmd, project, port
+        def gen(folder: Path, *extra: str) -> tuple[list[str], Path, int]:
+            port = c.free_port()
+            cmd = [c.PY, "app.py", f"--port={port}", "--address=127.0.0.1", *extra]
+            if c.has_option(options, "tcp_port"):
+                cmd.append(f"--tcp_port={c.free_port()}")
+            return cmd, folder, port
 
-            servers["generated"] = (*gen(), "")
-            if not quick:  # context rows: what gc.freeze() and the ping timer change
-                servers["generated + gc.freeze() after start-up"] = (*gen(), "startup")
-                servers[f"generated + gc.freeze() once {mid:,} are open"] = (*gen(), "connected")
-                servers["generated --ws_ping_interval=0"] = (*gen("--ws_ping_interval=0"), "")
+        servers["generated"] = gen(project)
+        if not quick:  # context rows: what each device of chat/tuning.py changes
+            for what, label in UNTUNED.items():
+                servers[f"generated {label}"] = gen(untuned(project, work / what, what))
         results = {
             name: run_server(
-                name.split()[0] + str(i), cmd, cwd, port, work, (mid, top), rounds, pings, freeze
+                name.split()[0] + str(i), cmd, cwd, port, work, (mid, top), rounds, pings
             )
-            for i, (name, (cmd, cwd, port, freeze)) in enumerate(servers.items())
+            for i, (name, (cmd, cwd, port)) in enumerate(servers.items())
         }
     peer = results["peer"]
     rows = []
@@ -218,9 +242,7 @@ def main() -> None:
     for name in [*names, "peer"]:
         r = results.get(name)
         if r is None:
-            rows.append(
-                [name, "pending: no handlers/chat.py in the generated project yet"] + [""] * 9
-            )
+            rows.append([name, "pending: no chat/ in the generated project yet"] + [""] * 9)
             continue
         reached = r["open_top"]
         mem_ratio = c.ratio(r["kib_per_conn"], peer["kib_per_conn"])

@@ -1,9 +1,13 @@
-"""Peer: a minimal hand-written Tornado hello world (start-up and HTTP figures)."""
+"""Peer: a minimal hand-written Tornado hello world (start-up and HTTP figures).
+
+python hello.py PORT [asyncio|uvloop]
+"""
 
 import asyncio
 import sys
 
 import tornado.web
+from loops import run
 
 
 class Hello(tornado.web.RequestHandler):
@@ -18,4 +22,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main(), sys.argv[2] if len(sys.argv) > 2 else "asyncio")

@@ -1,8 +1,12 @@
-"""Peer: a minimal tornado.tcpserver.TCPServer echoing newline-terminated lines."""
+"""Peer: a minimal tornado.tcpserver.TCPServer echoing newline-terminated lines.
+
+python tcp_echo.py PORT [asyncio|uvloop]
+"""
 
 import asyncio
 import sys
 
+from loops import run
 from tornado.iostream import StreamClosedError
 from tornado.tcpserver import TCPServer
 
@@ -22,4 +26,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main(), sys.argv[2] if len(sys.argv) > 2 else "asyncio")
