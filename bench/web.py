@@ -39,17 +39,19 @@ SERVER_ENV = {"COOKIE_SECRET": "bench-secret-bench-secret-bench-secret"}
 LOOPS = ("asyncio", "uvloop")
 
 
-def startup(project: Path, options: str, runs: int) -> None:
+def startup(projects: dict[str, tuple[Path, str]], runs: int) -> None:
     """Wall time from spawning a server until its port accepts a connection.
 
-    The generated app (on its default loop) beside the hello world on each loop, interleaved.
+    Each generated project (on its default loop) beside the hello world on each loop,
+    interleaved: ``projects`` maps a row name to (project, its options).
     """
-    names = ["generated", *(f"peer {loop}" for loop in LOOPS)]
+    names = [*projects, *(f"peer {loop}" for loop in LOOPS)]
     times: dict[str, list[float]] = {name: [] for name in names}
     for i in range(runs + 1):  # round 0 warms the page cache and .pyc files
         for name in names if i % 2 else names[::-1]:
             port = c.free_port()
-            if name == "generated":
+            if name in projects:
+                project, options = projects[name]
                 cmd, cwd = gen_cmd(project, port, options), project
             else:
                 cmd, cwd = [c.PY, str(HELLO), str(port), name.split()[1]], None
@@ -62,21 +64,23 @@ def startup(project: Path, options: str, runs: int) -> None:
             if i:
                 times[name].append(ready - start)
     rows = []
-    for loop in LOOPS:
-        pairs = [g / p for g, p in zip(times["generated"], times[f"peer {loop}"], strict=True)]
-        r = c.median(pairs)
-        rows.append(
-            [
-                loop,
-                c.fmt(c.median(times["generated"]) * 1e3),
-                c.fmt(c.median(times[f"peer {loop}"]) * 1e3),
-                c.fmt(r, 2),
-                c.verdict(r <= 1.1),
-            ]
-        )
+    for name in projects:
+        for loop in LOOPS:
+            peer = times[f"peer {loop}"]
+            r = c.median([g / p for g, p in zip(times[name], peer, strict=True)])
+            rows.append(
+                [
+                    name,
+                    loop,
+                    c.fmt(c.median(times[name]) * 1e3),
+                    c.fmt(c.median(peer) * 1e3),
+                    c.fmt(r, 2),
+                    c.verdict(r <= 1.1),
+                ]
+            )
     c.table(
         f"start-up until the port accepts ({runs} runs each; ratio: median of per-run ratios)",
-        ["peer loop", "generated ms", "peer ms", "ratio", "target <= 1.1x"],
+        ["generated", "peer loop", "generated ms", "peer ms", "ratio", "target <= 1.1x"],
         rows,
     )
 
@@ -231,7 +235,14 @@ def main() -> None:
         project = c.generate(work / "app", home)
         options = c.app_options(project)
         if args.only in (None, "startup"):
-            startup(project, options, 1 if args.quick else 15)
+            # Beside the project with every module on, one with none: what the modules cost.
+            bare = c.generate(
+                work / "bare",
+                home,
+                {**c.ALL_ON, "websocket": False, "tcp_echo": False, "auth_providers": []},
+            )
+            rows = {"every module": (project, options), "no module": (bare, c.app_options(bare))}
+            startup(rows, 1 if args.quick else 15)
         if args.only in (None, "http"):
             http(project, options, work, runs, seconds, client, not args.quick)
         if args.only in (None, "processes"):

@@ -56,6 +56,9 @@ class AppTestCase(AsyncHTTPTestCase):
         response = self.fetch("/healthz")
         self.assertEqual(response.code, 200)
         self.assertEqual(json.loads(response.body), {"status": "ok"})
+        self.assertEqual(response.headers["Content-Type"], "application/json; charset=UTF-8")
+        self.assertEqual(response.headers["Cache-Control"], "no-store")
+        self.assertEqual(response.headers["X-Content-Type-Options"], "nosniff")
 
     def test_post_without_xsrf_token_is_refused(self):
         response = self.fetch("/", method="POST", body="")
