@@ -52,13 +52,26 @@ def chat_rate(clients: Clients, count: int) -> dict:
 
 
 def main() -> None:
-    args = c.parse_args(__doc__)
+    args = c.parse_args(
+        __doc__,
+        [
+            (
+                "--event_loop",
+                {
+                    "choices": ["uvloop", "asyncio"],
+                    "default": "uvloop",
+                    "help": "the loop of the generated app (its --event_loop)",
+                },
+            )
+        ],
+    )
     nofile = c.raise_nofile()
     quick = args.quick
     members = 200 if quick else 10_000
     rounds = args.runs or (2 if quick else 7)
     senders, count = (10, 5) if quick else (100, 30)
     print(f"machine: {c.machine()}; open-files limit {nofile}; client python {c.CLIENT_PY}")
+    print(f"server event loop: {args.event_loop}")
     with c.scratch("bench-chat-") as work:
         home = work / "home"
         home.mkdir()
@@ -78,7 +91,11 @@ def main() -> None:
                 for figure, size in (("broadcast", members), ("chat", senders)):
                     port = c.free_port()  # a fresh server for each figure
                     cmd = [c.PY, "app.py", f"--port={port}", "--address=127.0.0.1", *extra]
-                    cmd += [*options, "--chat_rate=0"]  # the rate limit is not measured here
+                    cmd += [
+                        *options,
+                        "--chat_rate=0",
+                        f"--event_loop={args.event_loop}",
+                    ]  # the rate limit is not measured here
                     with room(cmd, project, port, core, size) as clients:
                         if figure == "broadcast":
                             results[name][figure] = broadcast(clients, rounds)

@@ -202,7 +202,19 @@ def untuned(project: Path, dest: Path, what: str) -> Path:
 
 
 def main() -> None:
-    args = c.parse_args(__doc__)
+    args = c.parse_args(
+        __doc__,
+        [
+            (
+                "--event_loop",
+                {
+                    "choices": ["uvloop", "asyncio"],
+                    "default": "uvloop",
+                    "help": "the loop of the generated app (its --event_loop) and of the peer",
+                },
+            )
+        ],
+    )
     nofile = c.raise_nofile()
     quick = args.quick
     rounds = args.runs or (2 if quick else 7)
@@ -210,18 +222,20 @@ def main() -> None:
     mid = 200 if quick else 10000
     pings = 100 if quick else 3000
     print(f"machine: {c.machine()}; open-files limit {nofile}; client python {c.CLIENT_PY}")
+    print(f"server event loop: {args.event_loop}")
     with c.scratch("bench-ws-") as work:
         home = work / "home"
         home.mkdir()
         project = c.generate(work / "app", home)
         servers: dict[str, tuple[list[str], Path | None, int]] = {}
         port = c.free_port()
-        servers["peer"] = ([c.PY, str(PEER), str(port)], None, port)
+        servers["peer"] = ([c.PY, str(PEER), str(port), args.event_loop], None, port)
         options = c.app_options(project)
 
         def gen(folder: Path, *extra: str) -> tuple[list[str], Path, int]:
             port = c.free_port()
             cmd = [c.PY, "app.py", f"--port={port}", "--address=127.0.0.1", *extra]
+            cmd.append(f"--event_loop={args.event_loop}")
             if c.has_option(options, "tcp_port"):
                 cmd.append(f"--tcp_port={c.free_port()}")
             return cmd, folder, port

@@ -1,4 +1,7 @@
-"""Peer: a minimal Tornado WebSocket server; /ws broadcasts like the chat, /echo echoes."""
+"""Peer: a minimal Tornado WebSocket server; /ws broadcasts like the chat, /echo echoes.
+
+python ws_echo.py PORT [asyncio|uvloop]
+"""
 
 import asyncio
 import json
@@ -6,6 +9,7 @@ import sys
 
 import tornado.web
 import tornado.websocket
+from loops import run
 
 clients: set = set()
 
@@ -35,4 +39,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main(), sys.argv[2] if len(sys.argv) > 2 else "asyncio")
