@@ -52,19 +52,7 @@ def chat_rate(clients: Clients, count: int) -> dict:
 
 
 def main() -> None:
-    args = c.parse_args(
-        __doc__,
-        [
-            (
-                "--event_loop",
-                {
-                    "choices": ["uvloop", "asyncio"],
-                    "default": "uvloop",
-                    "help": "the loop of the generated app (its --event_loop)",
-                },
-            )
-        ],
-    )
+    args = c.parse_args(__doc__, [c.EVENT_LOOP_ARG])
     nofile = c.raise_nofile()
     quick = args.quick
     members = 200 if quick else 10_000

@@ -51,6 +51,13 @@ GIT_IDENTITY = {
 }
 
 
+# For the servers' benches: which loop the generated app (its --event_loop) and a peer run on.
+EVENT_LOOP_ARG = (
+    "--event_loop",
+    {"choices": ["uvloop", "asyncio"], "default": "uvloop", "help": "the servers' event loop"},
+)
+
+
 def parse_args(doc: str, extra: Sequence[tuple[str, dict]] = ()) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: proves the script works")

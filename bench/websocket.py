@@ -202,19 +202,7 @@ def untuned(project: Path, dest: Path, what: str) -> Path:
 
 
 def main() -> None:
-    args = c.parse_args(
-        __doc__,
-        [
-            (
-                "--event_loop",
-                {
-                    "choices": ["uvloop", "asyncio"],
-                    "default": "uvloop",
-                    "help": "the loop of the generated app (its --event_loop) and of the peer",
-                },
-            )
-        ],
-    )
+    args = c.parse_args(__doc__, [c.EVENT_LOOP_ARG])
     nofile = c.raise_nofile()
     quick = args.quick
     rounds = args.runs or (2 if quick else 7)
