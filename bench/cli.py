@@ -108,7 +108,13 @@ def bench_new(runs: int, work: Path, home: Path, warm: bool) -> None:
         )
     c.table(
         f"`new`, every module on, vs `copier copy` of the same template and answers ({runs} runs)",
-        ["variant", "tornado-scaffold new ms", "copier copy ms", "ratio", "target <= 1.0x (issue 13)"],
+        [
+            "variant",
+            "tornado-scaffold new ms",
+            "copier copy ms",
+            "ratio",
+            "target <= 1.0x (issue 13)",
+        ],
         rows,
     )
 
