@@ -113,7 +113,7 @@ def bench_new(runs: int, work: Path, home: Path, warm: bool) -> None:
             "tornado-scaffold new ms",
             "copier copy ms",
             "ratio",
-            "target <= 1.0x (issue 13)",
+            "target <= 1.0x",
         ],
         rows,
     )
