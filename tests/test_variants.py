@@ -169,8 +169,8 @@ def test_variant(variant, tmp_path):
     assert_tornado_templates_compile(project)
     assert_lint_clean(project)
 
-    # Its own tests run on uvloop, the loop the app runs on (asyncio: test_production.py),
-    # while the app is booted and probed.
+    # Its own tests run on uvloop, the loop the app runs on where it is installed (asyncio:
+    # test_every_module_on_the_asyncio_loop), while the app is booted and probed.
     own_tests = start_own_tests(project, {"EVENT_LOOP": "uvloop"})
     try:
         with (
@@ -190,6 +190,37 @@ def test_variant(variant, tmp_path):
         own_tests.kill()
         own_tests.communicate()
         raise
+    assert_own_tests_passed(own_tests)
+
+
+def test_every_module_on_the_asyncio_loop(tmp_path):
+    """Where uvloop is missing, or with --event_loop=asyncio, the same project runs on asyncio:
+    its own tests, and the app booted and probed, saying which loop it serves on."""
+    providers = list(PROVIDERS)
+    project = render_template(
+        tmp_path / "proj",
+        project_name="Asyncio App",
+        websocket=True,
+        tcp_echo=True,
+        auth_providers=providers,
+    )
+    own_tests = start_own_tests(project, {"EVENT_LOOP": "asyncio"})
+    try:
+        with (
+            provider_host() as base,
+            running_app(project, "--event_loop=asyncio", env=provider_env(providers, base)) as app,
+        ):
+            probe_websocket(app)
+            probe_tcp_echo(app)
+            for provider in providers:
+                probe_login(app, provider, base)
+            assert app.stop() == 0
+            log = app.process.stderr.read()
+    except BaseException:
+        own_tests.kill()
+        own_tests.communicate()
+        raise
+    assert "Serving Asyncio App on http://127.0.0.1:" in log and "/ (asyncio)" in log, log
     assert_own_tests_passed(own_tests)
 
 
