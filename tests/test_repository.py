@@ -171,3 +171,38 @@ def test_an_installed_package_runs_and_refuses_to_record(tmp_path):
     assert made.returncode == 0, made.stderr
     answers = yaml.safe_load((tmp_path / "app" / ".copier-answers.yml").read_text())
     assert answers["_commit"] == __version__
+
+
+# What Windows (and so a checkout or a wheel there) cannot hold in a file name.
+NOT_ON_WINDOWS = re.compile(r'[<>:"|?*\\\x00-\x1f]')
+RESERVED_ON_WINDOWS = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?", re.IGNORECASE)
+
+
+def test_every_path_of_the_repository_is_portable():
+    """Every tracked path (the template's conditional names included) can be checked out on
+    Windows and macOS: no character or name Windows refuses, no trailing dot or space, no two
+    paths that differ only in case, none too long for Windows' 260-character limit."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    paths = [path for path in listed.split("\0") if path]
+    assert any(path.startswith("template/{% if") for path in paths)  # the names that matter
+    problems = []
+    for path in paths:
+        for part in path.split("/"):
+            if NOT_ON_WINDOWS.search(part) or RESERVED_ON_WINDOWS.fullmatch(part):
+                problems.append(f"{path}: {part!r} is not a file name on Windows")
+            elif part.endswith((".", " ")):
+                problems.append(f"{path}: {part!r} ends with a dot or a space")
+        if len(path) > 180:  # leaves room for the folder the repository is cloned into
+            problems.append(f"{path}: {len(path)} characters")
+    folded: dict[str, str] = {}
+    for path in paths:
+        other = folded.setdefault(path.lower(), path)
+        if other != path:
+            problems.append(f"{path} and {other} differ only in case")
+    assert not problems, "\n".join(problems)
