@@ -139,8 +139,9 @@ def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
         asyncio.run(main())
 
 
-async def wait_for_signal() -> None:
-    """Return once SIGINT (Ctrl-C) or SIGTERM arrives."""
+def stop_signal() -> asyncio.Event:
+    """An event that SIGINT (Ctrl-C) or SIGTERM sets. Call it first thing in ``main()``: a
+    signal that arrives while the app starts then stops it cleanly too."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -148,7 +149,7 @@ async def wait_for_signal() -> None:
             loop.add_signal_handler(sig, stop.set)
         except NotImplementedError:  # Windows: no loop signal handlers
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
-    await stop.wait()
+    return stop
 
 
 async def drain(server: tornado.httpserver.HTTPServer, app: Application, timeout: float) -> None:
