@@ -37,7 +37,7 @@ ALL_ON = {
     "websocket": True,
     "tcp_echo": True,
     "tcp_port": 8889,
-    "auth_providers": ["google", "github", "facebook", "twitter"],
+    "auth_providers": ["google", "github", "facebook", "twitter", "oidc"],
     "docker": True,
     "ci": "github",
     "git_init": True,

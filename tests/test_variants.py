@@ -13,6 +13,8 @@ import http.server
 import itertools
 import json
 import socket
+import subprocess
+import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -227,3 +229,33 @@ def test_every_module_on_the_asyncio_loop(tmp_path):
 def test_variants_cover_every_sign_in_provider_of_copier_yml():
     covered = {provider for _, _, providers in VARIANTS for provider in providers}
     assert covered == set(SIGN_IN_PROVIDERS) and len(VARIANTS) == 4 * 2 ** len(PROVIDERS)
+
+
+def imported_at_start(project) -> set[str]:
+    """The modules ``import app`` loads in a fresh interpreter, as the app's start-up does."""
+    code = "import sys, app; print(' '.join(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.split())
+
+
+def test_start_up_imports_only_what_the_chosen_modules_need(tmp_path):
+    """Issue 13, start-up: a module's imports come with the module; the Redis client and
+    PyJWT (about 30 ms with cryptography) wait until a Redis URL or a sign-in needs them."""
+    bare = render_template(tmp_path / "bare", project_name="Bare App")
+    loaded = imported_at_start(bare)
+    assert "tornado.web" in loaded
+    assert not {"tornado.auth", "tornado.websocket", "tornado.httpclient"} & loaded
+
+    every = render_template(
+        tmp_path / "every",
+        project_name="Every App",
+        websocket=True,
+        tcp_echo=True,
+        auth_providers=list(PROVIDERS),
+    )
+    loaded = imported_at_start(every)
+    assert {"auth.oidc", "chat.room", "echo.tcp_server", "tornado.websocket"} <= loaded
+    assert not {"redis", "jwt", "cryptography"} & loaded
