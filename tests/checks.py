@@ -161,13 +161,23 @@ def render_template(dest: Path, **answers: object) -> Path:
     return dest
 
 
-def own_tests_command() -> list[str]:
-    # faulthandler_timeout: a run that hangs prints where (pytest's own option; passing runs
-    # are not affected).
+def own_tests_command(project: Path) -> list[str]:
+    """``python -W error -m pytest`` for a generated project, as its README says, plus:
+
+    - faulthandler_timeout: a run that hangs prints where (passing runs are not affected);
+    - a --basetemp of its own: runs in parallel would otherwise share pytest's numbered
+      folders in the system temp, and pytest 9.2 leaves a directory iterator open when another
+      run removes a folder under it, which -W error turns into a failed run.
+    """
     return [
         *[sys.executable, "-W", "error", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        *["-o", "faulthandler_timeout=60"],
+        *["-o", "faulthandler_timeout=60", f"--basetemp={own_basetemp(project)}"],
     ]
+
+
+def own_basetemp(project: Path) -> Path:
+    """pytest's temporary folder for a generated project's own tests, beside the project."""
+    return project.parent / f"{project.name}-pytest-tmp"
 
 
 def start_own_tests(
@@ -176,10 +186,10 @@ def start_own_tests(
     """The project's own tests, started in the background (see assert_own_tests_passed):
     ``python -W error -m pytest``, in a fork of the warm interpreter where possible."""
     if warm.available():
-        return warm.Process(project, "pytest", own_tests_command()[5:], env or {})
+        return warm.Process(project, "pytest", own_tests_command(project)[5:], env or {})
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     return subprocess.Popen(
-        own_tests_command(),
+        own_tests_command(project),
         cwd=project,
         # No plugins but the project's own: the generator's (xdist...) would only add start-up.
         env={

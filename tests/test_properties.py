@@ -29,6 +29,7 @@ from tornado_scaffold import answers, source
 from tornado_scaffold.errors import ScaffoldError
 from tornado_scaffold.questions import Question
 
+from checks import own_basetemp
 from conftest import REPO, invoke
 
 TEMPLATE_ESCAPES = "to_json" in (REPO / "template" / "pyproject.toml.jinja").read_text()
@@ -214,7 +215,8 @@ def test_the_nastiest_accepted_names_install_and_pass_their_tests(tmp_path, home
         env=env,
     )
     tests = subprocess.run(
-        [sys.executable, "-W", "error", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-W", "error", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        + [f"--basetemp={own_basetemp(project)}"],  # see checks.own_tests_command
         cwd=project,
         capture_output=True,
         text=True,

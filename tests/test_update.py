@@ -24,6 +24,7 @@ import pytest
 
 from tornado_scaffold import source
 
+from checks import own_basetemp
 from conftest import fake_release, interrupt_when, invoke
 
 GIT_ENV = {
@@ -554,7 +555,8 @@ def test_update_data_adds_a_module_to_a_current_project(machine, releases):
     assert "metrics: true" in answers(project) and "port: 9001" in answers(project)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     tests = subprocess.run(
-        [sys.executable, "-W", "error", "-m", "pytest", "-v", "-p", "no:cacheprovider"],
+        [sys.executable, "-W", "error", "-m", "pytest", "-v", "-p", "no:cacheprovider"]
+        + [f"--basetemp={own_basetemp(project)}"],  # see checks.own_tests_command
         cwd=project,
         env={**env, "PYTHONDONTWRITEBYTECODE": "1"},
         capture_output=True,
