@@ -195,17 +195,22 @@ def test_variant(variant, tmp_path):
     assert_own_tests_passed(own_tests)
 
 
+def render_every_module(dest, project_name: str):
+    """A project with every optional module and every sign-in provider on."""
+    return render_template(
+        dest,
+        project_name=project_name,
+        websocket=True,
+        tcp_echo=True,
+        auth_providers=list(PROVIDERS),
+    )
+
+
 def test_every_module_on_the_asyncio_loop(tmp_path):
     """Where uvloop is missing, or with --event_loop=asyncio, the same project runs on asyncio:
     its own tests, and the app booted and probed, saying which loop it serves on."""
     providers = list(PROVIDERS)
-    project = render_template(
-        tmp_path / "proj",
-        project_name="Asyncio App",
-        websocket=True,
-        tcp_echo=True,
-        auth_providers=providers,
-    )
+    project = render_every_module(tmp_path / "proj", "Asyncio App")
     own_tests = start_own_tests(project, {"EVENT_LOOP": "asyncio"})
     try:
         with (
@@ -249,13 +254,7 @@ def test_start_up_imports_only_what_the_chosen_modules_need(tmp_path):
     assert "tornado.web" in loaded
     assert not {"tornado.auth", "tornado.websocket", "tornado.httpclient"} & loaded
 
-    every = render_template(
-        tmp_path / "every",
-        project_name="Every App",
-        websocket=True,
-        tcp_echo=True,
-        auth_providers=list(PROVIDERS),
-    )
+    every = render_every_module(tmp_path / "every", "Every App")
     loaded = imported_at_start(every)
     assert {"auth.oidc", "chat.room", "echo.tcp_server", "tornado.websocket"} <= loaded
     assert not {"redis", "jwt", "cryptography"} & loaded
