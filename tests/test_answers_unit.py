@@ -158,8 +158,8 @@ def test_shown_is_short_and_one_line(value, expected):
 
 def test_read_file_drops_copiers_own_keys(tmp_path):
     path = tmp_path / "a.yml"
-    path.write_text("_commit: 1.0.0\n_src_path: x\nname: Shop\nport: 9000\n")
-    assert answers.read_file(path) == {"name": "Shop", "port": 9000}
+    path.write_text("_commit: 1.0.0\n_src_path: x\nname: Shop\nport: 9000\nneg: -0\nother: '017'\n")
+    assert answers.read_file(path) == {"name": "Shop", "port": 9000, "neg": 0, "other": "017"}
     path.write_text("# nothing yet\n")
     assert answers.read_file(path) == {}
 
@@ -174,6 +174,11 @@ def test_read_file_drops_copiers_own_keys(tmp_path):
         (b"[1, 2]", ["must be a YAML mapping"]),
         (b"name: " + b"[" * 1000, ["answers file"]),
         (b"#" * (answers.MAX_FILE_BYTES + 1), ["larger than 1 MiB"]),
+        (b"port: 017\n", ["'017'", "would read it as 15", "leading zeros"]),
+        (b"port: 0x1F\n", ["'0x1F'", "as 31"]),
+        (b"port: 1:30\n", ["'1:30'", "as 90"]),
+        (b"name: a\nport: 1\nname: b\n", ["at line 3", "duplicate key 'name'"]),
+        (b"tags: {a: 1, a: 2}\n", ["duplicate key 'a'"]),
     ],
 )
 def test_read_file_refuses_with_one_line(tmp_path, content, needles):

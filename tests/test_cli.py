@@ -251,6 +251,22 @@ def test_bad_answers_are_refused_and_nothing_is_written(tmp_path, home, data, fr
     assert list(tmp_path.iterdir()) == []
 
 
+def test_tcp_port_may_equal_port_when_the_echo_server_is_off(tmp_path, home):
+    done = invoke(
+        "new",
+        tmp_path / "app",
+        "--defaults",
+        "--data",
+        "tcp_port=8888",
+        "--data",
+        "git_init=false",
+        home=home,
+    )
+
+    assert done.exit_code == 0, done.stderr
+    assert "tcp_echo: false" in (tmp_path / "app" / ".copier-answers.yml").read_text()
+
+
 def test_a_name_too_long_for_a_slug_says_how_to_set_the_slug(tmp_path, home):
     """260 characters used to fail writing `<slug>.pth`: the slug is what is too long."""
     done = invoke(

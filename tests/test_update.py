@@ -357,6 +357,15 @@ SPOILED = [
         _recorded("port: 8888", "port: 8888\nstarted: 2024-99-99"), "2024-99-99", id="bad-date"
     ),
     pytest.param(_alias_bomb, "project_name is a list", id="alias-bomb"),
+    pytest.param(
+        _recorded("websocket: false", "websocket: maybe"),
+        "invalid value 'maybe' for websocket",
+        id="wrong-type",
+    ),
+    pytest.param(_recorded("port: 8888", "port: 017"), "017", id="yaml-octal"),
+    pytest.param(
+        _recorded("port: 8888", "port: 8888\nport: 9000"), "duplicate key 'port'", id="duplicate"
+    ),
     pytest.param(_dirty, "uncommitted changes", id="dirty"),
     pytest.param(_untracked, "uncommitted changes", id="untracked"),
     pytest.param(

@@ -50,8 +50,40 @@ def parse_data(pairs: list[str]) -> dict[str, str]:
     return data
 
 
+# YAML 1.1 reads 017 as 15, 0x1F as 31 and 1:30 as 90: an answer means what it shows, so an
+# integer is plain decimal digits (quote anything else).
+_DECIMAL = re.compile(r"[+-]?(0|[1-9][0-9]*)")
+
+
 class _Loader(yaml.SafeLoader):
-    """Safe YAML whose value errors (a 5,000-digit integer, the date 2024-99-99) say where."""
+    """Safe YAML whose value errors (a 5,000-digit integer, the date 2024-99-99) say where,
+    refusing duplicate keys (YAML would keep the last) and non-decimal integers."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        text = str(node.value)
+        if not _DECIMAL.fullmatch(text):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{shown(text)} is not a plain decimal integer (YAML would read it as "
+                f"{_yaml_int(self, node)}): write the number without leading zeros, or quote it",
+                node.start_mark,
+            )
+        return super().construct_yaml_int(node)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {shown(key_node.value)}: keep one",
+                        key_node.start_mark,
+                    )
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep)
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
@@ -61,6 +93,16 @@ class _Loader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(
                 None, None, f"{shown(node.value)} cannot be read ({reason})", node.start_mark
             ) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+
+
+def _yaml_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    try:
+        return str(yaml.SafeLoader.construct_yaml_int(loader, node))
+    except (ValueError, OverflowError):
+        return "something else"
 
 
 def read_mapping(path: Path, what: str, fix: str) -> dict[str, Any]:

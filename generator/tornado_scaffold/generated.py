@@ -76,6 +76,11 @@ def read(path: Path, questions: dict[str, Question]) -> Project:
                 f"{answers_file}: {key} is {answers.shown(value)}, not {question.type_label}: "
                 "fix it or restore it from git"
             )
+    known = {k: v for k, v in given.items() if k in questions}  # a later release may drop one
+    try:
+        answers.coerce(known, questions)  # every recorded answer, checked like a given one
+    except ScaffoldError as error:
+        raise ScaffoldError(f"{answers_file}: {error}: fix it or restore it from git") from None
     return Project(path=path, source=recorded, version=version, answers=given)
 
 
