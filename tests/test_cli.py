@@ -222,6 +222,15 @@ def test_empty_mount_point_is_a_destination(tmp_path, home):
         pytest.param(
             ["description=two\nlines"], ["description", "one line"], id="description-newline"
         ),
+        *[
+            pytest.param(
+                [f"{key}=admin{char}x"],
+                [key, "invisible format characters"],
+                id=f"{key}-U+{ord(char):04X}",
+            )
+            for key in ("project_name", "description", "author_name")
+            for char in ("\u202e", "\u2067", "\u2069", "\ufeff", "\u200b", "\u00ad")
+        ],
         pytest.param(["port=70000"], ["port", "70000", "1 to 65535"], id="port-high"),
         pytest.param(["port=0"], ["port", "1 to 65535"], id="port-zero"),
         pytest.param(["port=http"], ["port", "'http'", "an integer"], id="port-word"),

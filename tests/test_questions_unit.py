@@ -68,3 +68,29 @@ def test_load_skips_settings_and_computed_values_and_renders_choices(tmp_path):
 def test_the_installed_templates_choices_render():
     for question in source.installed().questions().values():
         assert all(choice.strip() for choice in question.choices), question.key
+
+
+def _computed(key: str):
+    import yaml
+
+    return yaml.safe_load((source.installed().root / "copier.yml").read_text())[key]["default"]
+
+
+def test_unsafe_text_covers_every_control_and_invisible_format_character():
+    """The one rule of the text validators, checked against this Python's Unicode database:
+    Trojan Source characters (bidirectional controls, zero-width...) and every other
+    control or format character; ordinary text in any script passes."""
+    import re
+    import sys
+    import unicodedata
+
+    pattern = re.compile(_computed("unsafe_text"))
+    hidden = [
+        chr(c)
+        for c in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(c)) in ("Cc", "Cf", "Zl", "Zp")
+    ]
+    assert len(hidden) > 150
+    assert [f"U+{ord(c):04X}" for c in hidden if not pattern.fullmatch(c)] == []
+    for text in ("Café", "Ünïcödé", "東京", "مرحبا", "שלום", "😀", "a b", "x-y_z"):
+        assert not pattern.search(text), text
