@@ -274,6 +274,7 @@ def test_update_on_a_fresh_machine_keeps_user_edits_and_defaults_the_new_questio
     assert done.returncode == 0, done.stderr
     assert "1.0.0" in done.stdout and "2.0.0" in done.stdout
     assert "git diff" in done.stdout and "commit" in done.stdout
+    assert "pip install" not in done.stdout  # v2 installs what v1 did
     readme = (project / "README.md").read_text()
     assert "Ours, kept across updates." in readme  # the user's edit
     assert "Built with Tornado. " + README_V2 in readme  # v2's change, new question defaulted
@@ -573,6 +574,27 @@ def test_update_data_adds_a_module_to_a_current_project(machine, releases):
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "tests/test_metrics.py::MetricsTestCase::test_metrics PASSED" in tests.stdout
+
+
+def test_update_that_changes_the_requirements_says_to_install_them_first(machine, releases):
+    """Adding the chat adds redis: the tests would fail with `No module named 'redis'`."""
+    _, v2 = releases
+    project = machine.project(v2)
+
+    done = machine.run(v2, "update", "--data", "websocket=true", cwd=project)
+
+    assert done.exit_code == 0, done.stderr
+    assert "redis" in (project / "requirements.txt").read_text()
+    steps = done.stdout.split("Next steps:", 1)[1].splitlines()
+    install = next(i for i, line in enumerate(steps) if "install -r requirements-dev.txt" in line)
+    tests = next(i for i, line in enumerate(steps) if "-m pytest" in line)
+    assert install < tests, steps
+    assert steps[install].split("#")[0].split() == [
+        ".venv/bin/pip",
+        "install",
+        "-r",
+        "requirements-dev.txt",
+    ]
 
 
 def test_switching_a_module_off_lists_the_removed_files(machine, releases):

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tornado_scaffold.commands.update import Updated, changed, conflicts, rollback
+from tornado_scaffold.commands.update import (
+    Updated,
+    changed,
+    conflicts,
+    requirements_changed,
+    rollback,
+)
 
 GIT_ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1"}
 
@@ -96,3 +102,52 @@ def test_an_update_has_something_to_do_with_a_newer_version_or_a_changed_answer(
     versions, changes, nothing
 ):
     assert Updated(Path("."), *versions, changes).nothing_to_do is nothing
+
+
+PYPROJECT = (
+    '[project]\nname = "app"\ndependencies = ["tornado>=6.5"]\n\n[tool.ruff]\nline-length = 100\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        pytest.param(lambda p: (p / "sub" / "b.txt").write_text("b2\n"), False, id="other-file"),
+        pytest.param(
+            lambda p: (p / "sub" / "requirements.txt").write_text("tornado>=6.5\nredis>=5\n"),
+            True,
+            id="requirements",
+        ),
+        pytest.param(
+            lambda p: (p / "sub" / "requirements-dev.txt").write_text("-r requirements.txt\n"),
+            True,
+            id="new-dev-requirements",
+        ),
+        pytest.param(
+            lambda p: (p / "sub" / "pyproject.toml").write_text(
+                PYPROJECT.replace("line-length = 100", "line-length = 88")
+            ),
+            False,
+            id="pyproject-tool-settings",
+        ),
+        pytest.param(
+            lambda p: (p / "sub" / "pyproject.toml").write_text(
+                PYPROJECT.replace('"tornado>=6.5"', '"tornado>=6.5", "PyJWT[crypto]>=2.8"')
+            ),
+            True,
+            id="pyproject-dependencies",
+        ),
+    ],
+)
+def test_requirements_changed_looks_at_what_the_project_installs(tmp_path, edit, expected):
+    repo = tmp_path / "repo"
+    (repo / "sub").mkdir(parents=True)
+    (repo / "sub" / "b.txt").write_text("b\n")
+    (repo / "sub" / "requirements.txt").write_text("tornado>=6.5\n")
+    (repo / "sub" / "pyproject.toml").write_text(PYPROJECT)
+    git(repo, "init", "--quiet", "-b", "main")
+    commit(repo, "base")
+
+    edit(repo)
+
+    assert requirements_changed(repo / "sub") is expected

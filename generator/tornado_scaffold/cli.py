@@ -42,6 +42,11 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+# Where `new` tells users to make the project's virtual environment (python3: stock Debian
+# and Ubuntu have no `python`); later steps run its programs by path, activated or not.
+VENV_PIP = ".venv/bin/pip"
+VENV_PYTHON = ".venv/bin/python"
+
 DataOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -216,6 +221,8 @@ def update(
         typer.echo(done.status or "  (no changes)")
         if done.stat:
             typer.echo(done.stat)
+        if done.requirements_changed:
+            typer.echo("\nThe requirements would change: install them again after the update.")
         if done.conflicts:
             typer.echo("\nWould conflict:")
             typer.echo("\n".join(f"  {name}" for name in done.conflicts))
@@ -238,7 +245,12 @@ def update(
     if done.path != Path.cwd().resolve():
         typer.echo(f"  cd {shlex.quote(str(done.path))}")
     typer.echo("  git diff                   # review what the update changed")
-    typer.echo("  python -W error -m pytest  # run the project's tests")
+    if done.requirements_changed:
+        typer.echo(
+            f"  {VENV_PIP} install -r requirements-dev.txt  # the requirements changed: "
+            "install them first"
+        )
+    typer.echo(f"  {VENV_PYTHON} -W error -m pytest  # run the project's tests")
     typer.echo(f'  git add -A . && git commit -m "Update to tornado-scaffold {done.to_version}"')
 
 

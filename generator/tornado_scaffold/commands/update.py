@@ -35,6 +35,7 @@ class Updated:
     stat: str = ""  # `git diff --stat`
     removed: list[str] = field(default_factory=list)  # files the template deleted
     conflicts: list[str] = field(default_factory=list)  # files left with <<<<<<< markers
+    requirements_changed: bool = False  # what the project installs: reinstall before testing
 
     @property
     def nothing_to_do(self) -> bool:
@@ -161,4 +162,38 @@ def _outcome(result: Updated, tree: Path) -> Updated:
         stat=git("diff", "--stat", "--relative", "HEAD", cwd=tree).stdout.rstrip(),
         removed=_names(git("diff", "-z", *_NAMES, "--diff-filter=D", "HEAD", cwd=tree)),
         conflicts=conflicts(tree, changed(tree)),
+        requirements_changed=requirements_changed(tree),
     )
+
+
+REQUIREMENTS = ("requirements.txt", "requirements-dev.txt")
+
+
+def requirements_changed(path: Path) -> bool:
+    """Whether what the project at ``path`` installs differs from HEAD: its requirements
+    files, or pyproject.toml's dependencies (any change to that file where Python has no
+    TOML reader)."""
+    status = git("status", "--porcelain", "--untracked-files=all", "--", *REQUIREMENTS, cwd=path)
+    if status.stdout.strip():
+        return True
+    pyproject = path / "pyproject.toml"
+    if not git("diff", "--quiet", "HEAD", "--", "pyproject.toml", cwd=path, check=False).returncode:
+        return False
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        return True
+    before = git("show", "HEAD:./pyproject.toml", cwd=path, check=False).stdout
+    try:
+        old, new = (tomllib.loads(text).get("project", {}) for text in (before, _read(pyproject)))
+    except tomllib.TOMLDecodeError:
+        return True
+    keys = ("dependencies", "optional-dependencies")
+    return [old.get(k) for k in keys] != [new.get(k) for k in keys]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
