@@ -134,6 +134,69 @@ def test_defaults_take_project_name_from_destination(tmp_path, home):
     assert "cd " in done.stdout and "python app.py" in done.stdout and "pytest" in done.stdout
 
 
+def _next_steps(stdout: str) -> str:
+    return stdout.split("Next steps:\n", 1)[1]
+
+
+def _commands(steps: str) -> list[str]:
+    return [
+        line.strip() for line in steps.splitlines() if line.startswith("  ") and "#" not in line[:4]
+    ]
+
+
+def test_next_steps_name_what_this_project_needs(tmp_path, home):
+    dest = tmp_path / "my app"
+    done = invoke(
+        "new",
+        dest,
+        "--defaults",
+        "--data",
+        "auth_providers=github,oidc",
+        "--data",
+        "websocket=true",
+        "--data",
+        "tcp_echo=true",
+        "--data",
+        "port=9000",
+        "--data",
+        "tcp_port=9001",
+        "--data",
+        "git_init=false",
+        home=home,
+    )
+
+    assert done.exit_code == 0, done.stderr
+    steps = _next_steps(done.stdout)
+    commands = _commands(steps)
+    assert commands[0] == f"cd '{dest}'"
+    assert commands[1] == "python3 -m venv .venv && .venv/bin/pip install -r requirements-dev.txt"
+    assert "export COOKIE_SECRET=" in steps
+    assert "export GITHUB_CLIENT_ID=... GITHUB_CLIENT_SECRET=..." in commands
+    assert "export OIDC_ISSUER=... OIDC_CLIENT_ID=... OIDC_CLIENT_SECRET=..." in commands
+    assert "http://127.0.0.1:9000/auth/github/login" in steps
+    assert "http://127.0.0.1:9000/auth/oidc/login" in steps
+    assert "open http://127.0.0.1:9000/" in steps and "http://127.0.0.1:9000/chat" in steps
+    assert "nc 127.0.0.1 9001" in commands
+    assert "Redis" in steps and "--processes" in steps
+    for name in ("GOOGLE", "FACEBOOK", "TWITTER"):
+        assert name not in steps
+    # a stock Debian has python3 and no python: every command runs there
+    assert not re.search(r"(^|[\s;&|(])python\s", "\n".join(commands)), commands
+    # the block is a shell script to copy (comments included), in the project's folder
+    script = "\n".join(line[2:] for line in steps.splitlines() if line.startswith("  "))
+    assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
+
+
+def test_next_steps_of_a_plain_project_name_nothing_it_lacks(tmp_path, home):
+    done = invoke("new", tmp_path / "app", "--defaults", "--data", "git_init=false", home=home)
+
+    assert done.exit_code == 0, done.stderr
+    steps = _next_steps(done.stdout)
+    assert "COOKIE_SECRET" in steps and "open http://127.0.0.1:8888/" in steps
+    for absent in ("CLIENT_ID", "Redis", "/chat", "nc "):
+        assert absent not in steps, absent
+
+
 def test_existing_empty_folder_keeps_its_mode_and_identity(tmp_path, home):
     dest = tmp_path / "empty"
     dest.mkdir()

@@ -135,12 +135,12 @@ def new(
         typer.echo(f"  note: {note}")
     typer.echo("")
     typer.echo("Next steps:")
-    typer.echo(f"  cd {shlex.quote(str(dest))}")
-    typer.echo(
-        "  python -m venv .venv && . .venv/bin/activate && pip install -r requirements-dev.txt"
-    )
-    typer.echo("  python app.py             # serves on the port you chose; --help lists options")
-    typer.echo("  python -W error -m pytest # runs the project's tests")
+    for step in created.steps:  # a shell script to copy: each comment above its command
+        if step.why:
+            typer.echo(f"  # {step.why}")
+        typer.echo(f"  {step.command}")
+    for sentence in created.advice:
+        typer.echo(f"\n{sentence}")
 
 
 @app.command("questions")

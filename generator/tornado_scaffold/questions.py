@@ -83,6 +83,12 @@ def load(copier_yml: Path) -> dict[str, Question]:
     return questions
 
 
+def computed(copier_yml: Path) -> dict[str, Any]:
+    """The values the template computes and never asks, as written (``sign_in_providers``...)."""
+    raw = yaml.safe_load(copier_yml.read_text(encoding="utf-8"))
+    return {k: v.get("default") for k, v in raw.items() if is_computed(k, v)}
+
+
 def is_computed(key: str, spec: Any) -> bool:
     """A value the template computes and never asks (``when: false``)."""
     return not key.startswith("_") and isinstance(spec, dict) and spec.get("when") is False

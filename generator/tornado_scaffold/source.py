@@ -25,10 +25,11 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tornado_scaffold import __version__, gitrepo, history
 from tornado_scaffold.errors import ScaffoldError
-from tornado_scaffold.questions import Question, load
+from tornado_scaffold.questions import Question, computed, load
 
 SOURCE = "~/.cache/tornado-scaffold/history"
 LEGACY_SOURCE = "~/.cache/tornado-scaffold/template"  # recorded by 0.1 projects
@@ -46,6 +47,9 @@ class Installation:
 
     def questions(self) -> dict[str, Question]:
         return load(self.root / "copier.yml")
+
+    def computed(self) -> dict[str, Any]:
+        return computed(self.root / "copier.yml")
 
 
 def installed() -> Installation:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import re
 import secrets
+import shlex
 import shutil
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +28,75 @@ NAME_KEY = "project_name"  # with --defaults, the destination folder's name
 GIT_KEY = "git_init"  # answered in copier.yml, carried out here: Copier runs no tasks
 
 
+# The project's virtual environment, made with python3 (stock Debian and Ubuntu have no
+# `python`); the later steps run its programs by path, whether it is activated or not.
+VENV_PIP = ".venv/bin/pip"
+VENV_PYTHON = ".venv/bin/python"
+
+
+_SECRET = "import secrets; print(secrets.token_urlsafe(32))"
+
+
+@dataclass(frozen=True)
+class Step:
+    command: str  # one shell command line
+    why: str = ""  # a short comment after it
+
+
 @dataclass(frozen=True)
 class Created:
     path: Path
     version: str
     answers: dict[str, Any]  # as recorded in .copier-answers.yml
     notes: list[str]
+    steps: list[Step] = field(default_factory=list)  # what this project needs, in order
+    advice: list[str] = field(default_factory=list)  # sentences after the steps
+
+
+def next_steps(
+    dest: Path, answers: dict[str, Any], providers: dict[str, Any]
+) -> tuple[list[Step], list[str]]:
+    """What to run to install, test and start this project, naming what its modules need:
+    each sign-in provider's variables (``providers`` is copier.yml's ``sign_in_providers``),
+    the URL on the chosen port, the echo server, Redis for the chat in several processes."""
+    port = answers.get("port", 8888)
+    url = f"http://127.0.0.1:{port}"
+    steps = [
+        Step(f"cd {shlex.quote(str(dest))}"),
+        Step(f"python3 -m venv .venv && {VENV_PIP} install -r requirements-dev.txt"),
+        Step(f"{VENV_PYTHON} -W error -m pytest", "the project's tests"),
+        Step(
+            f"export COOKIE_SECRET=\"$(python3 -c '{_SECRET}')\"",
+            "signs the cookies: keep it secret, and the same across restarts",
+        ),
+    ]
+    for name in answers.get("auth_providers") or []:
+        row = providers.get(name, {})
+        variables = row.get("variables") or []
+        if variables:
+            steps.append(
+                Step(
+                    "export " + " ".join(f"{variable}=..." for variable in variables),
+                    f"{row.get('label', name)} sign-in: register {url}/auth/{name}/login in "
+                    + re.sub(r"\s*\(see [^)]*\)", "", row.get("register", "its console"))
+                    + " (README.md: Sign-in)",
+                )
+            )
+    pages = f"then open {url}/" + (f" (the chat: {url}/chat)" if answers.get("websocket") else "")
+    steps.append(Step(f"{VENV_PYTHON} app.py", f"serves the app: {pages}"))
+    if answers.get("tcp_echo"):
+        steps.append(
+            Step(
+                f"nc 127.0.0.1 {answers.get('tcp_port', 8889)}", "in another terminal: the TCP echo server"
+            )
+        )
+    advice = []
+    if answers.get("websocket"):
+        advice.append(
+            "The chat in several processes (--processes) or on several machines needs Redis: "
+            "--redis_url=redis://127.0.0.1:6379/0 or REDIS_URL (see README.md)."
+        )
+    return steps, advice
 
 
 def new(
@@ -81,7 +146,8 @@ def new(
         )
         notes = _start_repository(scratch, dest, recorded.get(GIT_KEY, True), install.version)
         _move_into_place(scratch, dest, existing)
-    return Created(path=dest.resolve(), version=install.version, answers=recorded, notes=notes)
+    steps, advice = next_steps(dest, recorded, install.computed().get("sign_in_providers") or {})
+    return Created(dest.resolve(), install.version, recorded, notes, steps, advice)
 
 
 def check_destination(dest: Path) -> bool:
