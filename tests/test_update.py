@@ -414,7 +414,10 @@ def test_update_refuses_a_project_newer_than_the_tool(machine, releases):
 
     done = machine.run(v1, "update", cwd=project)
 
-    assert_clean_error(done, 2, "2.0.0", "1.0.0", "newer")
+    assert_clean_error(
+        done, 2, "2.0.0", "1.0.0", "newer", "install tornado-scaffold 2.0.0 or later"
+    )
+    assert "pip install -U tornado-scaffold" not in done.stderr  # not on the package index
     assert state(project, machine) == before
     assert_clean_error(machine.run(v1, "check", cwd=project), 2, "newer")
 

@@ -88,5 +88,6 @@ def refuse_newer(project: Project, installed_version: str) -> None:
     if parse_version(project.version) > parse_version(installed_version):
         raise ScaffoldError(
             f"{project.path} uses template {project.version}, newer than this tornado-scaffold "
-            f"({installed_version}): upgrade it with `pip install -U tornado-scaffold`"
+            f"({installed_version}): install tornado-scaffold {project.version} or later the way "
+            "this one was installed (a newer clone or wheel: see README.md, Quick start)"
         )

@@ -87,7 +87,8 @@ def next_steps(
     if answers.get("tcp_echo"):
         steps.append(
             Step(
-                f"nc 127.0.0.1 {answers.get('tcp_port', 8889)}", "in another terminal: the TCP echo server"
+                f"nc 127.0.0.1 {answers.get('tcp_port', 8889)}",
+                "in another terminal: the TCP echo server",
             )
         )
     advice = []
