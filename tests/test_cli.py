@@ -103,7 +103,10 @@ def test_questions_json_lists_every_question_of_copier_yml(home):
         assert question["multiselect"] is bool(spec.get("multiselect"))
         kind = spec.get("type", "str")
         assert question["type"] == (f"list[{kind}]" if spec.get("multiselect") else kind), key
-        if "default" in spec:
+        if "{{" in str(spec.get("default")):  # computed: null, and from which answers
+            assert question["default"] is None and question["default_is_template"], key
+            assert question["default_derived_from"], key
+        elif "default" in spec:
             assert question["default"] == spec["default"], key
         if isinstance(spec.get("choices"), dict):
             assert question["choices"] == [str(v) for v in spec["choices"].values()], key
@@ -120,6 +123,32 @@ def test_questions_human_readable(home):
     required = [k for k, s in QUESTIONS.items() if "default" not in s and "when" not in s]
     for key in required:
         assert f"{key}  [{QUESTIONS[key].get('type', 'str')}]  (required)" in done.stdout
+
+
+@pytest.mark.parametrize("form", [[], ["--json"]], ids=["text", "json"])
+def test_questions_say_defaults_and_conditions_in_words_not_jinja(home, form):
+    import json
+
+    done = invoke("questions", *form, home=home)
+
+    assert done.exit_code == 0, done.stderr
+    for jinja in ("{{", "}}", "{%", "regex_replace", "| lower"):
+        assert jinja not in done.stdout, jinja
+    if form:
+        listed = {q["key"]: q for q in json.loads(done.stdout)}
+        assert listed["project_slug"]["default_derived_from"] == ["project_name"]
+        assert listed["tcp_port"]["when"] == "tcp_echo is true"
+    else:
+        assert "project_slug  [str]  default: derived from project_name\n" in done.stdout
+        assert "    asked only when tcp_echo is true\n" in done.stdout
+
+
+def test_new_usage_line_names_dest_plainly():
+    done = invoke("new", "--help", home=Path("/nonexistent"))
+
+    assert done.exit_code == 0
+    assert "Usage: tornado-scaffold new [OPTIONS] DEST\n" in done.stdout
+    assert "{DEST}" not in done.stdout
 
 
 def test_defaults_take_project_name_from_destination(tmp_path, home):

@@ -62,7 +62,16 @@ def test_load_skips_settings_and_computed_values_and_renders_choices(tmp_path):
     assert questions["slug"].default_is_template
     assert questions["slug"].derived_from(list(questions)) == ["name"]
     assert questions["mode"].derived_from(list(questions)) == []
-    assert questions["picks"].to_json()["choices"] == ["one", "two"]
+    keys = list(questions)
+    assert questions["picks"].to_json(keys)["choices"] == ["one", "two"]
+    # In words, not Jinja:
+    assert questions["slug"].default_text(keys) == "derived from name"
+    assert questions["slug"].to_json(keys)["default"] is None
+    assert questions["slug"].to_json(keys)["default_derived_from"] == ["name"]
+    assert questions["mode"].default_text(keys) == '"fast"'
+    assert questions["later"].when_text(keys) == "name is true"
+    assert questions["later"].to_json(keys)["when"] == "name is true"
+    assert questions["name"].when_text(keys) is None
 
 
 def test_the_installed_templates_choices_render():

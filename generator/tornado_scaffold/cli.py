@@ -19,9 +19,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
 
 from tornado_scaffold import __version__, interrupts
 from tornado_scaffold.errors import ScaffoldError
+
+
+class _Command(typer.core.TyperCommand):
+    """Usage lines as every other tool writes them: `new [OPTIONS] DEST`, not Typer's
+    `{DEST}` for a required argument."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        return [
+            piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+            for piece in super().collect_usage_pieces(ctx)
+        ]
+
 
 app = typer.Typer(
     name="tornado-scaffold",
@@ -92,7 +105,7 @@ def _root(
     """Generate ready-to-run Tornado projects and keep them up to date."""
 
 
-@app.command()
+@app.command(cls=_Command)
 def new(
     dest: Annotated[
         Path,
@@ -143,7 +156,7 @@ def new(
         typer.echo(f"\n{sentence}")
 
 
-@app.command("questions")
+@app.command("questions", cls=_Command)
 def list_questions(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
@@ -152,22 +165,18 @@ def list_questions(
 
     with _reported("nothing was changed"):
         asked = questions()
+    keys = [q.key for q in asked]
     if as_json:
-        typer.echo(json.dumps([q.to_json() for q in asked], indent=2))
+        typer.echo(json.dumps([q.to_json(keys) for q in asked], indent=2))
         return
     for q in asked:
-        if q.required:
-            default = "(required)"
-        elif q.default_is_template:
-            default = f"default: computed from other answers ({q.default})"
-        else:
-            default = f"default: {json.dumps(q.default)}"
+        default = "(required)" if q.required else f"default: {q.default_text(keys)}"
         typer.echo(f"{q.key}  [{q.type_label}]  {default}")
         typer.echo(f"    {q.help}")
         if q.choices:
             typer.echo(f"    choices: {', '.join(q.choices)}")
-        if q.when:
-            typer.echo(f"    asked only when: {q.when}")
+        if when := q.when_text(keys):
+            typer.echo(f"    asked only when {when}")
 
 
 ProjectArgument = Annotated[
@@ -178,7 +187,7 @@ ProjectArgument = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=_Command)
 def update(
     path: ProjectArgument = Path("."),
     data: DataOption = None,
@@ -254,7 +263,7 @@ def update(
     typer.echo(f'  git add -A . && git commit -m "Update to tornado-scaffold {done.to_version}"')
 
 
-@app.command("check")
+@app.command("check", cls=_Command)
 def check_project(path: ProjectArgument = Path(".")) -> None:
     """Exit 0 if the project is at this tornado-scaffold's template version, 1 if behind.
 

@@ -7,6 +7,7 @@ questions' ``validator`` and are checked by Copier.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,17 +42,35 @@ class Question:
             return []
         return [k for k in keys if k != self.key and re.search(rf"\b{k}\b", self.default)]
 
-    def to_json(self) -> dict[str, Any]:
+    def default_text(self, keys: list[str]) -> str:
+        """The default in words: Jinja is for Copier, not for people."""
+        if not self.default_is_template:
+            return json.dumps(self.default)
+        return f"derived from {' and '.join(self.derived_from(keys)) or 'the other answers'}"
+
+    def when_text(self, keys: list[str]) -> str | None:
+        """When the question is asked, in words (None: always)."""
+        if self.when is None or self.when is True:
+            return None
+        text = str(self.when)
+        if match := re.fullmatch(r"\{\{\s*(not\s+)?(\w+)\s*\}\}", text.strip()):
+            return f"{match[2]} is {'false' if match[1] else 'true'}"
+        names = [k for k in keys if k != self.key and re.search(rf"\b{k}\b", text)]
+        return f"depending on {', '.join(names) or 'the other answers'}"
+
+    def to_json(self, keys: list[str]) -> dict[str, Any]:
+        """For scripts: a computed default is null, with the answers it is derived from."""
         return {
             "key": self.key,
             "type": self.type_label,
             "multiselect": self.multiselect,
             "help": self.help,
-            "default": self.default,
+            "default": None if self.default_is_template else self.default,
             "default_is_template": self.default_is_template,
+            "default_derived_from": self.derived_from(keys),
             "required": self.required,
             "choices": list(self.choices),
-            "when": self.when,
+            "when": self.when_text(keys),
         }
 
 
