@@ -546,3 +546,106 @@ def test_a_signal_during_new_leaves_nothing_behind(tmp_path, home, signum):
     assert done.stderr.strip().splitlines() == ["error: interrupted: nothing was written"]
     assert list(work.iterdir()) == []
     assert list(scratch.iterdir()) == []
+
+
+class Terminal:
+    """A program on a pseudo-terminal of a given size, its screen kept by a terminal
+    emulator (pyte), as a person would see it."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], columns: int, rows: int = 50):
+        import fcntl
+        import struct
+        import termios
+
+        import pyte
+
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        self.process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env)
+        os.close(slave)
+        self.screen = pyte.Screen(columns, rows)
+        self.screen.set_mode(pyte.modes.LNM)
+        self.stream = pyte.ByteStream(self.screen)
+
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in self.screen.display)
+
+    def _read(self, timeout: float) -> bool:
+        if not select.select([self.master], [], [], timeout)[0]:
+            return False
+        try:
+            self.stream.feed(os.read(self.master, 65536))
+        except OSError:  # the program ended and closed the terminal
+            return False
+        return True
+
+    def wait_for(self, needle: str, timeout: float = 60) -> str:
+        """The screen once ``needle`` is on it and the program has finished drawing."""
+        deadline = time.monotonic() + timeout
+        while needle not in self.text():
+            assert time.monotonic() < deadline, self.text()
+            self._read(0.5)
+        while self._read(0.2):  # the rest of the same redraw
+            pass
+        return self.text()
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def close(self) -> int:
+        try:
+            return self.process.wait(30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            os.close(self.master)
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_long_prompts_wrap_instead_of_being_cut(tmp_path, home, columns):
+    """prompt_toolkit cuts a line at the right edge: the sign-in question and the OpenID
+    Connect choice lost their ends at 80 and 120 columns."""
+    questions = source.installed().questions()
+    given = [
+        f"--data={key}={value}"
+        for key, value in {
+            "project_name": "Wrapped",
+            "description": "x",
+            "author_name": "",
+            "port": "8888",
+            "websocket": "false",
+            "tcp_echo": "false",
+            "docker": "false",
+            "ci": "none",
+            "git_init": "false",
+        }.items()
+    ]
+    env = _env(home, TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")  # the size is the terminal's
+    env.pop("COLUMNS", None)
+    env.pop("LINES", None)
+    terminal = Terminal(
+        [sys.executable, "-m", "tornado_scaffold", "new", str(tmp_path / "app"), *given],
+        env,
+        columns,
+    )
+    try:
+        slug_screen = terminal.wait_for("Python identifier")
+        terminal.type(b"\r")
+        choices_screen = terminal.wait_for("OpenID Connect (")
+        terminal.type(b"\r")
+    finally:
+        code = terminal.close()
+
+    assert code == 0, terminal.text()
+    assert _words(questions["project_slug"].help) in _words(slug_screen), slug_screen
+    assert _words(questions["auth_providers"].help) in _words(choices_screen), choices_screen
+    assert (
+        "OpenID Connect (tornado.auth.OAuth2Mixin with discovery, PKCE and verified ID tokens)"
+        in _words(choices_screen)
+    ), choices_screen
+    for line in (slug_screen + "\n" + choices_screen).splitlines():
+        assert len(line) < columns, line  # nothing reaches the edge, where it would be cut

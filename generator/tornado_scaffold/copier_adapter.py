@@ -9,12 +9,15 @@ signal interrupts Copier before it could note where it cloned the template.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import re
+import shutil
 import signal
 import tempfile
+import textwrap
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,7 +64,8 @@ def copy(
             worker.run_copy()
         return worker
 
-    worker = _run(run_copy, data, questions)
+    with _prompts_fit_the_terminal() if ask else contextlib.nullcontext():
+        worker = _run(run_copy, data, questions)
     hidden = worker.answers.hidden
     return {
         key: value
@@ -90,6 +94,49 @@ def new_project_worker() -> type:
             pass  # nothing is tracked in a new project
 
     return NewProjectWorker
+
+
+@contextlib.contextmanager
+def _prompts_fit_the_terminal() -> Iterator[None]:
+    """Copier's prompts, wrapped to the terminal's width.
+
+    prompt_toolkit cuts a prompt line at the right edge instead of wrapping it, so a long
+    help text or choice (the sign-in question, the OpenID Connect choice) lost its end at
+    80 and even 120 columns. Copier asks each question through ``unsafe_prompt`` in its
+    internal ``copier._main``: if that changes, prompts still work, only the wrapping goes.
+    """
+    import copier._main as copier_main
+
+    original = getattr(copier_main, "unsafe_prompt", None)
+    if original is None:
+        yield
+        return
+
+    def fitted(questions: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        width = max(shutil.get_terminal_size().columns, 40)
+        for question in questions:
+            message = question.get("message")
+            if isinstance(message, str):
+                # After the question mark ("🎤 ": 3 columns); Copier ends it with "\n  ".
+                question["message"] = _wrap(message.rstrip(), width - 4, "   ") + "\n  "
+            for choice in question.get("choices") or ():
+                title = getattr(choice, "title", None)
+                if isinstance(title, str):  # after the pointer and the box (" » ○ ")
+                    choice.title = _wrap(title, width - 6, " " * 5)
+        return original(questions, *args, **kwargs)
+
+    copier_main.unsafe_prompt = fitted
+    try:
+        yield
+    finally:
+        copier_main.unsafe_prompt = original
+
+
+def _wrap(text: str, width: int, indent: str) -> str:
+    return "\n".join(
+        textwrap.fill(line, width, subsequent_indent=indent, break_on_hyphens=False)
+        for line in text.splitlines()
+    )
 
 
 def update(
