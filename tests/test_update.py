@@ -555,6 +555,64 @@ def test_project_recording_the_old_source_path_updates(machine, releases):
     assert f"_src_path: {source.LEGACY_SOURCE}" in answers(project)
 
 
+@pytest.mark.parametrize("where", ["expanded", "other-machine"])
+def test_a_cache_path_spelled_otherwise_is_recognised(machine, releases, where):
+    """`copier copy ~/.cache/tornado-scaffold/history DEST` records the shell's expansion
+    of ~; a project made on another machine records that machine's cache folder."""
+    v1, v2 = releases
+    project = machine.project(v1)
+    if where == "expanded":
+        spelled = str(machine.home / source.SOURCE.removeprefix("~/"))
+    else:
+        spelled = str(machine.work.parent / "elsewhere" / ".cache" / "tornado-scaffold" / "history")
+    _recorded(source.SOURCE, spelled)(machine, project)
+
+    checked = machine.run(v2, "check", cwd=project)
+    done = machine.run(v2, "update", cwd=project)
+
+    assert checked.exit_code == 1, checked.stdout + checked.stderr  # behind, not refused
+    assert done.exit_code == 0, done.stderr
+    assert "_commit: 2.0.0" in answers(project)
+    assert f"_src_path: {spelled}" in answers(project)
+    assert README_V2 in (project / "README.md").read_text()
+
+
+def test_a_folder_that_is_not_this_tools_cache_is_refused(machine, releases, tmp_path):
+    v1, v2 = releases
+    project = machine.project(v1)
+    other = tmp_path / "templates" / "history"  # a git repository, but not our cache
+    other.mkdir(parents=True)
+    machine.git(other, "init", "--quiet")
+    _recorded(source.SOURCE, str(other))(machine, project)
+    before = state(project, machine)
+
+    assert_clean_error(machine.run(v2, "update", cwd=project), 2, "another template")
+    assert state(project, machine) == before
+
+
+def test_the_cache_follows_xdg_cache_home_and_old_projects_still_update(machine, releases):
+    v1, v2 = releases
+    old = machine.project(v1)  # records ~/.cache/tornado-scaffold/history
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(machine.home / "xdg"))
+        shutil.rmtree(machine.home / ".cache", ignore_errors=True)  # only XDG_CACHE_HOME used
+        made = machine.run(v1, "new", "fresh", "--defaults")
+        outside_xdg = (machine.home / ".cache").exists()
+        fresh = machine.work / "fresh"
+        updated_fresh = machine.run(v2, "update", cwd=fresh)
+        updated_old = machine.run(v2, "update", cwd=old)
+
+    assert made.exit_code == 0, made.stderr
+    assert "_src_path: ~/xdg/tornado-scaffold/history" in answers(fresh)  # portable: ~/...
+    assert not outside_xdg
+    assert (machine.home / "xdg" / "tornado-scaffold" / "history" / ".git").is_dir()
+    assert updated_fresh.exit_code == 0, updated_fresh.stderr
+    assert "_commit: 2.0.0" in answers(fresh)
+    assert updated_old.exit_code == 0, updated_old.stderr  # its recorded cache is prepared
+    assert "_commit: 2.0.0" in answers(old)
+    assert f"_src_path: {source.SOURCE}" in answers(old)
+
+
 def test_update_data_adds_a_module_to_a_current_project(machine, releases):
     _, v2 = releases
     project = machine.project(v2)

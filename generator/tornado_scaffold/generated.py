@@ -16,7 +16,7 @@ ANSWERS_FILE = ".copier-answers.yml"
 @dataclass(frozen=True)
 class Project:
     path: Path
-    source: str  # the recorded ``_src_path``, one of source.SOURCES
+    source: str  # the recorded ``_src_path``: this tool's template cache (source.is_cache)
     version: str  # the template version recorded as ``_commit``
     answers: dict[str, Any]  # the recorded answers, without Copier's ``_`` keys
 
@@ -52,7 +52,7 @@ def read(path: Path, questions: dict[str, Question]) -> Project:
         )
     raw = answers.read_mapping(answers_file, str(answers_file), "restore it from git")
     recorded = raw.get("_src_path")
-    if recorded not in source.SOURCES:
+    if not source.is_cache(recorded):
         raise ScaffoldError(
             f"{answers_file} comes from another template "
             f"({answers.shown(recorded or 'no _src_path')}), "

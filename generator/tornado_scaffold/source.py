@@ -5,24 +5,28 @@ project's ``.copier-answers.yml``), and updates it by re-rendering that old vers
 the source is a git repository holding every template version: the releases from
 ``history.bundle`` and the installed template tagged with the installed version.
 
-The recorded path is written ``~/...``: Copier expands it when it reads it, so the
-same path works on every machine and for every user. Several installed versions share
-the cache (two virtual environments, a tool install, a project's own venv), so it only
-ever gains tags: no version removes another's.
+The cache is in the user's cache folder (platformdirs: ``$XDG_CACHE_HOME`` when set,
+else ``~/.cache`` on Linux). Projects record its path written ``~/...`` when it is under
+the home folder: Copier expands it when it reads it, so the same path works on every
+machine and for every user; by default that is ``~/.cache/tornado-scaffold/history``,
+as every earlier release recorded. Several installed versions share the cache (two
+virtual environments, a tool install, a project's own venv), so it only ever gains
+tags: no version removes another's.
 
-Two paths are kept: ``SOURCE``, recorded by projects made from 0.2 on, and the path
-0.1 recorded, which 0.1 itself rebuilds with its own history alone whenever its stamp
-file (left untouched here) does not match. Every command prepares both, so plain
-``copier update`` works after any tornado-scaffold command.
+Two paths are kept: ``history``, recorded by projects made from 0.2 on, and
+``template``, which 0.1 recorded and which 0.1 itself rebuilds with its own history
+alone whenever its stamp file (left untouched here) does not match. Every command
+prepares both, so plain ``copier update`` works after any tornado-scaffold command;
+``check`` and ``update`` also prepare the path a project records when it is elsewhere
+(made on a machine with another cache folder): a cache is recognised by what it is,
+not by how its path is spelled.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,9 +35,13 @@ from tornado_scaffold import __version__, gitrepo, history
 from tornado_scaffold.errors import ScaffoldError
 from tornado_scaffold.questions import Question, computed, load
 
+APP = "tornado-scaffold"
+# The paths projects recorded before the cache followed platformdirs, and still record
+# by default (without XDG_CACHE_HOME, on Linux).
 SOURCE = "~/.cache/tornado-scaffold/history"
 LEGACY_SOURCE = "~/.cache/tornado-scaffold/template"  # recorded by 0.1 projects
 SOURCES = (SOURCE, LEGACY_SOURCE)
+_NAMES = ("history", "template")  # the two repositories of a cache folder
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -67,6 +75,49 @@ def local_path(source: str) -> Path:
     return Path(os.path.expanduser(source))
 
 
+def cache_folder() -> Path:
+    """This user's cache folder for tornado-scaffold (XDG_CACHE_HOME is honoured)."""
+    import platformdirs
+
+    return platformdirs.user_cache_path(APP, appauthor=False)
+
+
+def recorded(path: Path) -> str:
+    """How a project records ``path``: ``~/...`` under the home folder, for every user."""
+    try:
+        return "~/" + path.relative_to(Path.home()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def sources() -> tuple[str, ...]:
+    """The cache's repositories as projects record them: the history first."""
+    folder = cache_folder()
+    return tuple(recorded(folder / name) for name in _NAMES)
+
+
+def is_cache(source: object) -> bool:
+    """Whether a recorded ``_src_path`` is this tool's template cache, however spelled
+    (``~/...``, the shell's expansion of it, another cache folder): an existing folder is
+    one when this tool prepared it; a missing one (a project made on another machine)
+    when it is laid out as a cache is."""
+    if not isinstance(source, str) or not source.strip():
+        return False
+    if source in SOURCES or source in sources():
+        return True
+    if "://" in source or source.startswith(("gh:", "gl:", "git@")):
+        return False
+    path = local_path(source)
+    if not path.is_absolute():
+        return False
+    try:
+        if path.exists():
+            return (path / ".git" / "tornado-scaffold").is_dir()
+    except OSError:
+        return False
+    return path.parent.name == APP and path.name in _NAMES
+
+
 def _fingerprint(install: Installation) -> str:
     digest = hashlib.sha256(install.version.encode())
     if install.bundle.is_file():
@@ -82,28 +133,21 @@ def _stamp(repo: Path, version: str) -> Path:
     return repo / ".git" / "tornado-scaffold" / version
 
 
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
+def _locked(folder: Path) -> Any:
     """Serialise cache changes between processes (several CLIs or test workers)."""
+    from filelock import FileLock
+
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as handle:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no advisory locks
-            yield
-            return
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return FileLock(folder / ".lock")
 
 
-def ensure(install: Installation | None = None) -> str:
-    """Make every cached source hold ``install``'s history; return the path to record."""
+def ensure(install: Installation | None = None, also: str | None = None) -> str:
+    """Make every cached source (and ``also``, the path a project records) hold
+    ``install``'s history; return the path new projects record."""
     install = install or installed()
     stamp = _fingerprint(install)
-    for source in SOURCES:
+    wanted = list(dict.fromkeys([*sources(), *([also] if also else [])]))
+    for source in wanted:
         repo = local_path(source)
         mark = _stamp(repo, install.version)
         try:
@@ -123,7 +167,7 @@ def ensure(install: Installation | None = None) -> str:
             raise ScaffoldError(
                 f"cannot prepare the template cache at {repo}: {error.strerror or error}"
             ) from None
-    return SOURCE
+    return wanted[0]
 
 
 def has_version(source: str, version: str) -> bool:

@@ -26,5 +26,5 @@ def check(path: Path, *, install: source.Installation | None = None) -> Checked:
     path = path.resolve()
     project = generated.read(path, install.questions())
     generated.refuse_newer(project, install.version)
-    source.ensure(install)
+    source.ensure(install, also=project.source)
     return Checked(path, project.version, install.version)

@@ -59,7 +59,7 @@ def update(
     changes = answers.coerce(answers.parse_data(list(data)), questions)
     changes = {k: v for k, v in changes.items() if project.answers.get(k) != v}
     refuse_unsafe_tree(path)
-    source.ensure(install)
+    source.ensure(install, also=project.source)
     result = Updated(path, project.version, install.version, changes, pretend)
     if result.nothing_to_do:
         return result
