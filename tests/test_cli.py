@@ -8,6 +8,7 @@ signal, a mount namespace.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pty
 import re
@@ -224,6 +225,78 @@ def test_next_steps_of_a_plain_project_name_nothing_it_lacks(tmp_path, home):
     assert "COOKIE_SECRET" in steps and "open http://127.0.0.1:8888/" in steps
     for absent in ("CLIENT_ID", "Redis", "/chat", "nc "):
         assert absent not in steps, absent
+
+
+def _listed_files(stdout: str) -> list[str]:
+    """The files `new` says it wrote: the indented lines after its first line."""
+    lines = stdout.splitlines()
+    assert re.match(r"(Created|Would create) .* files:$", lines[0]), lines[0]
+    return [line[2:] for line in itertools.takewhile(lambda text: text.startswith("  "), lines[1:])]
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).parts[0] != ".git"
+    )
+
+
+def test_new_lists_the_files_it_wrote(tmp_path, home):
+    dest = tmp_path / "app"
+    done = invoke("new", dest, "--defaults", "--data", "websocket=true", home=home)
+
+    assert done.exit_code == 0, done.stderr
+    listed = _listed_files(done.stdout)
+    assert listed == _tree(dest)
+    assert "chat/room.py" in listed and ".copier-answers.yml" in listed
+    assert re.match(
+        rf"Created {re.escape(str(dest))} \(template .*\), {len(listed)} files:", done.stdout
+    )
+
+
+def test_pretend_checks_and_lists_but_writes_nothing(tmp_path, home):
+    dest = tmp_path / "a" / "b" / "app"
+    args = ("--defaults", "--data", "auth_providers=github", "--data", "git_init=false")
+
+    pretended = invoke("new", dest, *args, "--pretend", home=home)
+    refused = invoke("new", dest, "--defaults", "--data", "port=0", "--pretend", home=home)
+
+    assert pretended.exit_code == 0, pretended.stderr
+    assert pretended.stdout.startswith(f"Would create {dest} ")
+    assert "Nothing was written" in pretended.stdout
+    assert "Next steps" not in pretended.stdout
+    assert list(tmp_path.iterdir()) == []  # not even the parent folders
+    assert_refused(refused, "port")
+    assert list(tmp_path.iterdir()) == []
+    made = invoke("new", dest, *args, home=home)
+    assert made.exit_code == 0, made.stderr
+    assert _listed_files(pretended.stdout) == _tree(dest)  # exactly what a real run writes
+
+
+def test_vcs_ref_makes_a_project_from_an_earlier_release(tmp_path, home):
+    from tornado_scaffold import history
+
+    earlier = history.releases(source.installed().bundle)[-1]
+    dest = tmp_path / "old"
+
+    done = invoke("new", dest, "--defaults", "--vcs-ref", earlier, home=home)
+
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout.startswith(f"Created {dest} (template {earlier})")
+    assert yaml.safe_load((dest / ".copier-answers.yml").read_text())["_commit"] == earlier
+    checked = invoke("check", dest, home=home)
+    assert checked.exit_code == 1 and "behind" in checked.stdout  # `update` takes it on
+
+
+def test_vcs_ref_that_is_not_a_release_is_refused(tmp_path, home):
+    from tornado_scaffold import history
+
+    done = invoke("new", tmp_path / "app", "--defaults", "--vcs-ref", "9.9.9", home=home)
+
+    assert_refused(done, "'9.9.9'", "not in this tornado-scaffold's history", __version__)
+    assert history.releases(source.installed().bundle)[0] in done.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_existing_empty_folder_keeps_its_mode_and_identity(tmp_path, home):

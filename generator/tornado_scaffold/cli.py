@@ -121,6 +121,18 @@ def new(
         ),
     ] = None,
     data: DataOption = None,
+    pretend: Annotated[
+        bool,
+        typer.Option("--pretend", help="Ask and check the answers, list the files; write nothing."),
+    ] = False,
+    vcs_ref: Annotated[
+        str | None,
+        typer.Option(
+            "--vcs-ref",
+            metavar="VERSION",
+            help="Template version to use (default: this tool's); a wrong one lists them.",
+        ),
+    ] = None,
 ) -> None:
     """Create a new Tornado project in DEST.
 
@@ -142,10 +154,17 @@ def new(
             data=data or [],
             defaults=defaults,
             can_ask=sys.stdin.isatty(),
+            pretend=pretend,
+            vcs_ref=vcs_ref,
         )
-    typer.echo(f"Created {created.path} (tornado-scaffold {created.version})")
+    done = "Would create" if created.pretend else "Created"
+    typer.echo(f"{done} {created.path} (template {created.version}), {len(created.files)} files:")
+    typer.echo("\n".join(f"  {name}" for name in created.files))
+    if created.pretend:
+        typer.echo("Nothing was written (--pretend).")
+        return
     for note in created.notes:
-        typer.echo(f"  note: {note}")
+        typer.echo(f"note: {note}")
     typer.echo("")
     typer.echo("Next steps:")
     for step in created.steps:  # a shell script to copy: each comment above its command

@@ -76,7 +76,12 @@ class Question:
 
 def load(copier_yml: Path) -> dict[str, Question]:
     """The questions of ``copier_yml``: settings (``_`` keys) and computed values left out."""
-    raw = yaml.safe_load(copier_yml.read_text(encoding="utf-8"))
+    return parse(copier_yml.read_text(encoding="utf-8"))
+
+
+def parse(text: str) -> dict[str, Question]:
+    """The questions of a copier.yml's text (see ``load``)."""
+    raw = yaml.safe_load(text)
     # Computed values (``when: false``) are never asked: they are data for the template,
     # such as the table that the auth_providers choices are rendered from.
     computed = {k: v.get("default") for k, v in raw.items() if is_computed(k, v)}
@@ -102,9 +107,11 @@ def load(copier_yml: Path) -> dict[str, Question]:
     return questions
 
 
-def computed(copier_yml: Path) -> dict[str, Any]:
-    """The values the template computes and never asks, as written (``sign_in_providers``...)."""
-    raw = yaml.safe_load(copier_yml.read_text(encoding="utf-8"))
+def computed(copier_yml: Path | str) -> dict[str, Any]:
+    """The values the template computes and never asks, as written (``sign_in_providers``...),
+    from a copier.yml file or its text."""
+    text = copier_yml if isinstance(copier_yml, str) else copier_yml.read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
     return {k: v.get("default") for k, v in raw.items() if is_computed(k, v)}
 
 

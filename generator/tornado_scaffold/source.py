@@ -170,6 +170,17 @@ def ensure(install: Installation | None = None, also: str | None = None) -> str:
     return wanted[0]
 
 
+def versions(install: Installation) -> list[str]:
+    """The template versions ``install`` can make projects from, oldest first: the releases
+    in its history and its own."""
+    return history.by_version([*history.releases(install.bundle), install.version])
+
+
+def copier_yml_of(source: str, version: str) -> str:
+    """The copier.yml of template ``version`` in the cached ``source``."""
+    return gitrepo.git("show", f"refs/tags/{version}:copier.yml", cwd=local_path(source)).stdout
+
+
 def has_version(source: str, version: str) -> bool:
     """Whether the cached ``source`` holds template ``version`` (Copier needs it)."""
     repo = local_path(source)

@@ -23,6 +23,8 @@ from typing import Any
 
 from tornado_scaffold import answers, copier_adapter, gitrepo, interrupts, source
 from tornado_scaffold.errors import ScaffoldError
+from tornado_scaffold.questions import computed as computed_values
+from tornado_scaffold.questions import parse as parse_questions
 
 NAME_KEY = "project_name"  # with --defaults, the destination folder's name
 GIT_KEY = "git_init"  # answered in copier.yml, carried out here: Copier runs no tasks
@@ -51,6 +53,8 @@ class Created:
     notes: list[str]
     steps: list[Step] = field(default_factory=list)  # what this project needs, in order
     advice: list[str] = field(default_factory=list)  # sentences after the steps
+    files: list[str] = field(default_factory=list)  # written (relative, .git/ left out)
+    pretend: bool = False  # rendered to be listed, then thrown away: nothing was written
 
 
 def next_steps(
@@ -107,15 +111,26 @@ def new(
     data: Sequence[str] = (),
     defaults: bool = False,
     can_ask: bool = False,
+    pretend: bool = False,
+    vcs_ref: str | None = None,
     install: source.Installation | None = None,
 ) -> Created:
     """Create a project in ``dest`` (missing or empty).
 
     Asks the questions Copier-style when ``can_ask`` (stdin is a terminal) unless
     ``defaults`` or an ``answers_file`` is given; ``data`` holds ``KEY=VALUE`` answers.
+    ``pretend`` renders it to list its files and writes nothing; ``vcs_ref`` chooses
+    an earlier template version from this installation's history.
     """
     install = install or source.installed()
-    questions = install.questions()
+    version = install.version if vcs_ref is None else _known_version(install, vcs_ref)
+    src = None
+    if version == install.version:
+        questions, computed = install.questions(), install.computed()
+    else:  # that version's questions: a key may be missing, a rule may differ
+        src = source.ensure(install)
+        text = source.copier_yml_of(src, version)
+        questions, computed = parse_questions(text), computed_values(text)
     given: dict[str, Any] = {}
     if answers_file is not None:
         given.update(answers.read_file(answers_file))
@@ -134,21 +149,51 @@ def new(
             )
         if NAME_KEY in questions:
             user_defaults[NAME_KEY] = dest.resolve().name
-    src = source.ensure(install)
-    with _workspace(dest, existing) as scratch:
+    src = src or source.ensure(install)
+    workspace = _pretend_workspace() if pretend else _workspace(dest, existing)
+    with workspace as scratch:
         recorded = copier_adapter.copy(
             src,
             scratch,
-            version=install.version,
+            version=version,
             data=given,
             ask=ask,
             user_defaults=user_defaults,
             questions=questions,
         )
-        notes = _start_repository(scratch, dest, recorded.get(GIT_KEY, True), install.version)
-        _move_into_place(scratch, dest, existing)
-    steps, advice = next_steps(dest, recorded, install.computed().get("sign_in_providers") or {})
-    return Created(dest.resolve(), install.version, recorded, notes, steps, advice)
+        files = written(scratch)
+        notes = []
+        if not pretend:
+            notes = _start_repository(scratch, dest, recorded.get(GIT_KEY, True), version)
+            _move_into_place(scratch, dest, existing)
+    steps, advice = next_steps(dest, recorded, computed.get("sign_in_providers") or {})
+    return Created(dest.resolve(), version, recorded, notes, steps, advice, files, pretend)
+
+
+def _known_version(install: source.Installation, wanted: str) -> str:
+    known = source.versions(install)
+    if wanted not in known:
+        raise ScaffoldError(
+            f"template version {answers.shown(wanted)} is not in this tornado-scaffold's "
+            f"history: choose one of {', '.join(known)}"
+        )
+    return wanted
+
+
+def written(folder: Path) -> list[str]:
+    """The files under ``folder`` (its .git folder left out), relative, sorted."""
+    return sorted(
+        path.relative_to(folder).as_posix()
+        for path in folder.rglob("*")
+        if not path.is_dir() and ".git" not in path.relative_to(folder).parts[:1]
+    )
+
+
+@contextlib.contextmanager
+def _pretend_workspace() -> Iterator[Path]:
+    """A scratch folder in the temporary folder: nothing is made at or near the destination."""
+    with interrupts.scratch_folder("tornado-scaffold-pretend-") as scratch:
+        yield scratch
 
 
 def check_destination(dest: Path) -> bool:
