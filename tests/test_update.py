@@ -674,7 +674,8 @@ def test_switching_a_module_off_lists_the_removed_files(machine, releases):
     assert "# my tweak" in machine.git(project, "show", "HEAD:chat/room.py")
 
 
-def test_sigterm_during_update_leaves_nothing_behind(machine, releases, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_a_signal_during_update_leaves_nothing_behind(machine, releases, tmp_path, signum):
     """Copier's temporary clones and the half-applied update are cleaned up."""
     v1, v2 = releases
     project = machine.project(v1)
@@ -686,9 +687,9 @@ def test_sigterm_during_update_leaves_nothing_behind(machine, releases, tmp_path
         return any(scratch.glob("tornado-scaffold-*/*"))
 
     env = {**_env(v2, machine.home), "TMPDIR": str(scratch)}
-    done = interrupt_when(copier_at_work, signal.SIGTERM, "update", cwd=project, env=env)
+    done = interrupt_when(copier_at_work, signum, "update", cwd=project, env=env)
 
-    assert done.returncode == 128 + signal.SIGTERM, (done.stdout, done.stderr)
+    assert done.returncode == 128 + signum, (done.stdout, done.stderr)
     assert done.stderr.strip().splitlines() == [
         "error: interrupted: the project was left unchanged"
     ]

@@ -1,3 +1,3 @@
-from tornado_scaffold.cli import main
+from tornado_scaffold.entry import main
 
 main()

@@ -174,7 +174,9 @@ def _run(call: Callable[[], _T], given: dict[str, Any], questions: dict[str, Que
                 # ResourceWarning would come later, from the garbage collector, as noise.
                 warnings.simplefilter("ignore", ResourceWarning)
                 try:
-                    return call()
+                    result = call()
+                    interrupts.checkpoint()  # a signal dropped in a __del__ of Copier's
+                    return result
                 except KeyboardInterrupt as interrupt:
                     # Copier wraps a Ctrl-C at a prompt (with the answers so far) in its error.
                     cause = interrupt if isinstance(interrupt, Interrupted) else interrupt.__cause__

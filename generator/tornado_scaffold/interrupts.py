@@ -3,16 +3,23 @@
 The CLI turns each of these signals into an ``Interrupted`` exception, so every
 ``finally`` and ``with`` block runs. What remains is the moment between creating a
 folder and noting it for clean-up: ``scratch_folder`` defers signals across it.
+
+An exception raised inside a ``__del__`` method or a weakref callback is printed and
+dropped by Python: a signal arriving there is only noted, and ``checkpoint()``, called
+where a command commits to its result, raises it. So no interrupt is ever lost.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
 import tempfile
 import time
+import types
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,24 +30,59 @@ SIGNALS = tuple(
 )
 
 
+received: int | None = None  # the signal that interrupted this process, once one has
+
+
 def install() -> None:
     """Make the signals raise Interrupted (the CLI's exit code is then 128 + signal)."""
+    global received
+    received = None
     for signum in SIGNALS:
         signal.signal(signum, _interrupt)
 
 
-def _interrupt(signum: int, frame: object) -> None:
+def ignore() -> None:
+    """From now on the signals change nothing (the command has finished)."""
+    for signum in SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def checkpoint() -> None:
+    """Raise the interrupt that arrived where it could not be raised (see above)."""
+    if received is not None:
+        raise Interrupted(received)
+
+
+def _interrupt(signum: int, frame: types.FrameType | None) -> None:
     """Children (git, run by Copier or by us) are waited for first: one still writing
     into a scratch folder would leave files behind once it was removed. Later signals
     are ignored so that the clean-up runs to its end."""
-    for other in SIGNALS:
-        signal.signal(other, signal.SIG_IGN)
+    global received
+    ignore()
+    received = signum
+    # A terminal that closed fails prompt_toolkit's clean-up inside asyncio.run, which
+    # would log it: the one line the CLI prints says what happened.
+    logging.getLogger("asyncio").disabled = True
     deadline = time.monotonic() + 10
     with contextlib.suppress(ChildProcessError):
         while time.monotonic() < deadline:
             if os.waitpid(-1, os.WNOHANG) == (0, 0):
                 time.sleep(0.01)
-    raise Interrupted(signum)
+    if not _in_finalizer(frame):
+        raise Interrupted(signum)
+
+
+def _in_finalizer(frame: types.FrameType | None) -> bool:
+    """Whether Python would drop an exception raised here: a ``__del__`` method or a
+    weakref callback (``weakref.finalize``) on the stack."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or (
+            code.co_name == "__call__" and code.co_filename == weakref.__file__
+        ):
+            return True
+        frame = frame.f_back
+    return False
 
 
 @contextlib.contextmanager

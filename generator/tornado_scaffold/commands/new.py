@@ -165,6 +165,7 @@ def new(
         notes = []
         if not pretend:
             notes = _start_repository(scratch, dest, recorded.get(GIT_KEY, True), version)
+            interrupts.checkpoint()  # the project appears only when no signal came
             _move_into_place(scratch, dest, existing)
     steps, advice = next_steps(dest, recorded, computed.get("sign_in_providers") or {})
     return Created(dest.resolve(), version, recorded, notes, steps, advice, files, pretend)

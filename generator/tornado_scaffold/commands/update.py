@@ -126,6 +126,7 @@ def rollback(path: Path) -> None:
 def _run(path: Path, version: str, changes: dict[str, Any], questions: dict[str, Question]) -> None:
     try:
         copier_adapter.update(path, version=version, data=changes, questions=questions)
+        interrupts.checkpoint()  # the update is kept only when no signal came
     except ScaffoldError as error:
         rollback(path)
         raise ScaffoldError(f"update failed, the project was left unchanged: {error}") from None
