@@ -59,6 +59,7 @@ def _signal_after_import(
 @pytest.mark.parametrize(
     ("module", "signum"),
     [
+        pytest.param("tempfile", signal.SIGINT, id="INT-importing-the-handlers"),
         pytest.param("typer._click.core", signal.SIGINT, id="INT-importing-typer"),
         pytest.param("typer", signal.SIGTERM, id="TERM-importing-the-cli"),
         pytest.param("typer", signal.SIGHUP, id="HUP-importing-the-cli"),

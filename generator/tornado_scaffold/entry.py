@@ -2,26 +2,52 @@
 
 Importing the CLI (Typer, Rich...) takes a good part of a second. A Ctrl-C, SIGTERM or
 SIGHUP in that time, or once the command has finished, must still end in one line and
-128 + the signal, never a traceback: this module, which imports nothing slow, installs
-the handlers first and reports an interrupt that arrives outside a command.
+128 + the signal, never a traceback. This module imports nothing but ``signal`` and
+``sys`` before its first handler is in place; ``interrupts`` takes over once imported,
+and an interrupt that arrives outside a command is reported here.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 
-from tornado_scaffold import interrupts
+_SIGNALS = [
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+]
+
+
+class _Started(KeyboardInterrupt):
+    """A signal while the program starts: nothing has been done yet."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+
+
+def _starting(signum: int, frame: object) -> None:
+    _ignore()
+    raise _Started(signum)
+
+
+def _ignore() -> None:
+    for signum in _SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def main() -> None:
-    interrupts.install()
+    for signum in _SIGNALS:
+        signal.signal(signum, _starting)
     try:
         try:
+            from tornado_scaffold import interrupts
+
+            interrupts.install()
             from tornado_scaffold.cli import run
 
             code = run()
         finally:
-            interrupts.ignore()  # finished (or interrupted): a late signal changes nothing
+            _ignore()  # finished (or interrupted): a late signal changes nothing
     except KeyboardInterrupt as interrupt:
         sys.stderr.write("error: interrupted\n")
         code = getattr(interrupt, "exit_code", 130)
