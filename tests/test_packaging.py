@@ -38,6 +38,8 @@ def test_ci_builds_the_sdist_and_the_wheel_from_it(tmp_path):
         assert name in in_sdist, name
     with zipfile.ZipFile(wheel) as archive:
         in_wheel = set(archive.namelist())
+        scripts = archive.read(f"tornado_scaffold-{__version__}.dist-info/entry_points.txt")
+        assert "tornado-scaffold = tornado_scaffold.entry:main" in scripts.decode()
         assert (
             archive.read("tornado_scaffold/history.bundle")
             == (PACKAGE / "history.bundle").read_bytes()
@@ -52,7 +54,7 @@ def test_ci_builds_the_sdist_and_the_wheel_from_it(tmp_path):
         capture_output=True,
     )
     ran = subprocess.run(
-        [sys.executable, "-c", "import tornado_scaffold.cli as c; print(c.__file__); c.main()"]
+        [sys.executable, "-c", "import tornado_scaffold.entry as e; print(e.__file__); e.main()"]
         + ["--version"],
         env={**os.environ, "PYTHONPATH": str(site)},
         cwd=tmp_path,
