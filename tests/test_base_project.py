@@ -17,6 +17,7 @@ from conftest import http_get, render, running_app
 
 LAYOUT = [
     "app.py",
+    "__main__.py",
     "server.py",
     "workers.py",
     "handlers/__init__.py",
