@@ -53,7 +53,9 @@ def count(text: str) -> Callable[[list[str]], int]:
 
 
 def test_each_sign_in_warning_comes_once_however_many_workers(tmp_path):
-    project = render_template(tmp_path / "signin", project_name="Sign In", auth_providers=["github", "oidc"])
+    project = render_template(
+        tmp_path / "signin", project_name="Sign In", auth_providers=["github", "oidc"]
+    )
     with logging_app(project, "--processes=2") as (app, lines):
         lines.wait_for(lambda seen: count("Serving ")(seen) == 2)  # both workers started
         assert app.stop() == 0
