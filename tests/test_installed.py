@@ -1,9 +1,12 @@
 """Generated projects installed with pip: each under its own name, side by side in one
 environment, started by its command or `python -m <slug>` from any folder."""
 
+import os
 import shutil
 import subprocess
 import sys
+
+import pytest
 
 from conftest import http_get, render, running_app
 
@@ -66,3 +69,24 @@ def test_two_projects_installed_side_by_side_each_run_their_own_code(tmp_path, h
             assert index.status == 200 and f"<title>{name}</title>" in index.body, command
             assert http_get(app.url + own_page).status == 200, command
             assert app.stop() == 0
+
+
+@pytest.mark.parametrize("slug", ["app", "server"])
+def test_a_project_named_like_one_of_its_modules_runs_installed(tmp_path, home, slug):
+    """The package `server` holds the module `server.py`: the command runs the module."""
+    project = render(tmp_path / "src", home, project_slug=slug, git_init=False)
+    site = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+        + ["--target", str(site), str(project)],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    for command in ([site / "bin" / slug], [sys.executable, "-m", slug]):
+        helped = subprocess.run(
+            [*command, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert helped.returncode == 0, helped.stderr
+        assert f"{site / slug / 'server.py'} options" in helped.stderr  # print_help()
