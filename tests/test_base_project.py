@@ -181,3 +181,17 @@ def test_the_readme_commands_work_where_there_is_only_python3(tmp_path, home):
             process.wait()
     said = output.read_text()
     assert "COOKIE_SECRET is not set" not in said, said[-5000:]  # the README's export worked
+
+
+def test_the_longest_slug_stays_lint_clean(tmp_path, home):
+    """The slug is written into code and comments: at its longest, no line grows too long."""
+    project = render(
+        tmp_path / "long",
+        home,
+        project_slug="s" * 64,
+        websocket=True,
+        tcp_echo=True,
+        auth_providers=["github", "oidc"],
+        git_init=False,
+    )
+    assert_lint_clean(project)
