@@ -5,7 +5,9 @@ rendered page's time (bench/README.md, "access log"). By default (``--access_log
 errors (4xx, 5xx) and slow requests (``--slow_request`` seconds) still get their own line,
 as Tornado writes it, while the others are counted: every ``--access_log_interval`` seconds
 one line per status, method and handler gives their number, mean and longest time.
-``--access_log=all`` writes a line for every request instead.
+Handlers that set ``summarised = False`` (the health probe) are left out of the count: only
+their errors and slow requests are logged. ``--access_log=all`` writes a line for every
+request instead.
 """
 
 import logging
@@ -46,6 +48,8 @@ class AccessLog:
         seconds = request.request_time()
         if self.every_request or status >= 400 or seconds >= self.slow:
             self.line(handler, status, seconds)
+            return
+        if not getattr(handler, "summarised", True):
             return
         # The key names the handler, not the path: a client cannot grow this table.
         key = (status, request.method or "", type(handler).__name__)

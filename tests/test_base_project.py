@@ -1,9 +1,14 @@
 """The base variant, built and used as a newcomer would: layout, lint, its tests, a real boot."""
 
 import json
+import os
 import re
+import shutil
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,10 +18,11 @@ from checks import (
     assert_own_tests_pass,
     assert_tornado_templates_compile,
 )
-from conftest import http_get, render, running_app
+from conftest import free_port, http_get, render, running_app
 
 LAYOUT = [
     "app.py",
+    "__main__.py",
     "server.py",
     "workers.py",
     "handlers/__init__.py",
@@ -122,3 +128,70 @@ def test_ctrl_c_stops_cleanly(project):
     with running_app(project) as app:
         app.process.send_signal(signal.SIGINT)
         assert app.process.wait(5) == 0
+
+
+def _sh_block(readme: str, heading: str) -> list[str]:
+    """The lines of the first ```sh block under ``## heading``."""
+    section = readme.split(f"\n## {heading}\n", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert block, heading
+    return block.group(1).strip().splitlines()
+
+
+def test_the_readme_commands_work_where_there_is_only_python3(tmp_path, home):
+    """'Run it', verbatim, in a shell whose PATH has a python3 and no python, as on a stock
+    Debian or Ubuntu: its last line serves the app. ('Test and lint' runs in the same
+    activated environment; the project's own tests run in every variant's test.)"""
+    port = free_port()
+    project = render(tmp_path / "readme", home, project_name="Readme", port=port, git_init=False)
+    readme = (project / "README.md").read_text()
+    *setup, serve = _sh_block(readme, "Run it")
+    assert serve == f"python app.py --port={port}"
+    path = tmp_path / "bin"
+    path.mkdir()
+    python3 = Path(sys.base_prefix) / "bin" / "python3"  # a Python outside any venv
+    (path / "python3").symlink_to(python3)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "VIRTUAL_ENV", "PYTHON", "COOKIE_SECRET"))
+    }
+    env["PATH"] = f"{path}:/usr/bin:/bin"
+    assert shutil.which("python", path=env["PATH"]) is None
+    script = "\n".join(["set -e", *setup, f"exec {serve}"])
+
+    output = tmp_path / "output.txt"
+    with output.open("w") as out:
+        process = subprocess.Popen(
+            ["bash", "-c", script], cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 300  # pip installs the requirements first
+        while f"on http://127.0.0.1:{port}/" not in output.read_text():  # the app's start line
+            assert process.poll() is None, output.read_text()[-5000:]
+            assert time.monotonic() < deadline, output.read_text()[-5000:]
+            time.sleep(0.1)
+        index = http_get(f"http://127.0.0.1:{port}/")
+        assert index.status == 200 and "<title>Readme</title>" in index.body
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0, output.read_text()[-5000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    said = output.read_text()
+    assert "COOKIE_SECRET is not set" not in said, said[-5000:]  # the README's export worked
+
+
+def test_the_longest_slug_stays_lint_clean(tmp_path, home):
+    """The slug is written into code and comments: at its longest, no line grows too long."""
+    project = render(
+        tmp_path / "long",
+        home,
+        project_slug="s" * 64,
+        websocket=True,
+        tcp_echo=True,
+        auth_providers=["github", "oidc"],
+        git_init=False,
+    )
+    assert_lint_clean(project)

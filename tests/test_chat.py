@@ -290,8 +290,8 @@ def test_redis_killed_and_restarted_mid_chat(project, redis_server):
             assert "while Redis is away" not in [m["text"] for m in welcome["history"]]
         logs = stop_and_log(one) + stop_and_log(two)
     # Each app logged the loss and the reconnection, after its start, naming the socket.
-    assert logs.count(f"Chat: lost Redis at unix://{redis_server.path} (") >= 2, logs
-    assert logs.count(f"Chat: connected to Redis at unix://{redis_server.path}\n") >= 4, logs
+    assert logs.count(f"Chat: lost Redis at unix://{redis_server.path}?db=0 (") >= 2, logs
+    assert logs.count(f"Chat: connected to Redis at unix://{redis_server.path}?db=0\n") >= 4, logs
 
 
 # --- attacks, no login needed: each is bounded, dropped and logged with the address -----------

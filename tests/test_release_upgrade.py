@@ -141,6 +141,21 @@ def test_a_project_of_an_earlier_release_updates_with_its_edits_kept(
     assert_lint_clean(project)
     assert_own_tests_pass(project)
 
+    # Installed, it runs under its own name (earlier releases installed a .pth file instead).
+    assert not (project / "corner_shop.pth").exists()
+    site = tmp_path / "site"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+        + ["--target", str(site), str(project)],
+        capture_output=True,
+        text=True,
+    )
+    assert installed.returncode == 0, installed.stderr
+    assert not list(site.glob("*.pth"))
+    helped = run([sys.executable, "-m", "corner_shop", "--help"], work, home, site)
+    assert helped.returncode == 0, helped.stderr
+    assert f"{site / 'corner_shop' / 'server.py'} options" in helped.stderr  # print_help()
+
 
 def test_every_minor_series_and_the_last_release_are_covered():
     assert releases_to_update_from(["0.1.0", "0.2.0", "0.2.1", "0.2.4", "0.3.0", "0.3.2"]) == [

@@ -1,13 +1,11 @@
 """Team tooling in generated projects: git, Docker, CI workflows, editor and lint config."""
 
-import shutil
 import subprocess
-import sys
 
 import pytest
 import yaml
 
-from conftest import http_get, render, run_cli, running_app
+from conftest import render, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -98,46 +96,3 @@ def test_editor_and_lint_config(project):
     hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
     ids = {hook["id"] for repo in hooks["repos"] for hook in repo["hooks"]}
     assert {"ruff", "ruff-format"} <= ids
-
-
-def test_wheel_installs_into_a_fresh_environment_and_serves(tmp_path, home):
-    project = render(
-        tmp_path / "src", home, project_name="Wheel Shop", websocket=True, git_init=False
-    )
-    wheels = tmp_path / "wheels"
-    build = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            wheels,
-            project,
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert build.returncode == 0, build.stderr
-    (wheel,) = wheels.glob("wheel_shop-0.1.0-*.whl")
-
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    install = subprocess.run(
-        [venv / "bin" / "python", "-m", "pip", "install", "-q", wheel],
-        capture_output=True,
-        text=True,
-    )
-    assert install.returncode == 0, install.stderr
-    shutil.rmtree(project)  # nothing may come from the source folder any more
-
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    with running_app(elsewhere, command=(venv / "bin" / "wheel-shop",)) as app:
-        index = http_get(app.url + "/")
-        assert index.status == 200 and "Wheel Shop" in index.body
-        assert http_get(app.url + "/static/js/chat.js").status == 200
-        assert app.stop() == 0

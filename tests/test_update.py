@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tornado_scaffold import source
 
@@ -523,6 +524,25 @@ def test_plain_copier_update_works_after_any_command(machine, releases, command)
     assert done.returncode == 0, done.stderr
     assert "_commit: 2.0.0" in answers(project)
     assert README_V2 in (project / "README.md").read_text()
+
+
+def test_the_answers_file_says_how_to_update_with_plain_copier(machine, releases):
+    """Its header names the command that prepares a new machine for `copier update`; doing
+    what it says works, and the header survives the update (Copier re-renders the file)."""
+    v1, v2 = releases
+    project = machine.project(v1)  # made on another machine: this HOME has no cache
+    header = [line for line in answers(project).splitlines() if line.startswith("#")]
+    said = " ".join(line.lstrip("# ") for line in header)
+    assert "`copier update`" in said and "run `tornado-scaffold check` first" in said, header
+
+    alone = machine.copier(project, "update", "--defaults", "--quiet")
+    assert alone.returncode != 0 and "Local template must be a directory" in alone.stderr
+    assert machine.run(v2, "check", cwd=project).exit_code == 1  # behind: v1 < v2
+    done = machine.copier(project, "update", "--defaults", "--quiet")
+
+    assert done.returncode == 0, done.stderr
+    assert [line for line in answers(project).splitlines() if line.startswith("#")] == header
+    assert yaml.safe_load(answers(project))["_commit"] == "2.0.0"
 
 
 def test_installed_versions_share_the_cache(machine, releases):

@@ -7,6 +7,8 @@ BODY = b'{"status": "ok"}'
 
 
 class HealthHandler(BaseHandler):
+    summarised = False  # access_log.py: probes are not counted; errors and slow ones are logged
+
     def get(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")

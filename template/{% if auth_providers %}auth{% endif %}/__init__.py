@@ -44,8 +44,19 @@ def provider_config(provider: Provider, value: Callable[[str], str] = configured
 
 
 def check() -> None:
-    for provider in PROVIDERS:
-        provider.handler.check_config(provider_config(provider))
+    configs = [(provider, provider_config(provider)) for provider in PROVIDERS]
+    for provider, config in configs:
+        provider.handler.check_config(config)
+    # Here, before any worker starts, so that each warning is logged once.
+    for provider, config in configs:
+        missing = config.missing()
+        if missing:
+            log.warning(
+                "%s sign-in is off: set %s (see %s)",
+                provider.label,
+                " and ".join(missing),
+                provider.docs,
+            )
 
 
 def routes() -> list[tornado.web.URLSpec]:
@@ -70,15 +81,7 @@ def settings() -> dict[str, Any]:
 
 
 async def start(app: tornado.web.Application) -> None:
-    for provider in PROVIDERS:
-        missing = app.settings["auth_providers"][provider.name].missing()
-        if missing:
-            log.warning(
-                "%s sign-in is off: set %s (see %s)",
-                provider.label,
-                " and ".join(missing),
-                provider.docs,
-            )
+    pass  # check() has said which providers lack their settings
 
 
 async def stop(app: tornado.web.Application, timeout: float) -> None:

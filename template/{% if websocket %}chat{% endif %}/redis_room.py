@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import redis.asyncio
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -56,11 +57,14 @@ PRESENCE_KEPT = 1000  # presence entries kept: only processes that fell behind r
 
 
 def where(url: str) -> str:
-    """The Redis URL without its password, for the log."""
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return f"unix://{parts.path}"
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+    """The Redis URL as the client reads it, database included, password left out: for the log."""
+    parsed = parse_url(url)
+    db = parsed.get("db", 0)
+    if "path" in parsed:  # unix://
+        return f"unix://{parsed['path']}?db={db}"
+    host = parsed.get("host", "localhost")
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address
+    return f"{urlsplit(url).scheme}://{host}:{parsed.get('port', 6379)}/{db}"
 
 
 class RedisRoom(Room):
