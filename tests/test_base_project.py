@@ -18,6 +18,7 @@ from conftest import http_get, render, running_app
 LAYOUT = [
     "app.py",
     "server.py",
+    "connections.py",
     "workers.py",
     "handlers/__init__.py",
     "handlers/base.py",
