@@ -1,4 +1,5 @@
-"""A generated app under connection floods, run with a small file limit (RLIMIT_NOFILE).
+"""A generated app at its limits: connection floods under a small file limit (RLIMIT_NOFILE),
+request heads too large, a worker process stopped behind the supervisor's back.
 
 With ``ulimit -n`` 256 the defaults derived from it (connections.py) are: 160 connections in
 all, HTTP 120 (30 per address), TCP echo 40 (10 per address). Loopback gives every test its
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, render
+from conftest import free_port, http_get, render, running_app
 
 resource = pytest.importorskip("resource", reason="needs POSIX resource limits")
 pytestmark = pytest.mark.skipif(
@@ -211,3 +212,60 @@ def test_a_request_head_over_64_kib_gets_431_then_the_connection_closes(project,
                     answer += chunk
             assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), answer
         assert request(app.port, "/healthz").startswith(b"HTTP/1.1 200 OK")
+
+
+def _children(pid: int) -> set[int]:
+    children = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.add(int(stat.parent.name))
+    return children
+
+
+def _wait_for(condition, timeout: float = 10):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "not within the time allowed"
+        time.sleep(0.05)
+    return value
+
+
+def test_a_worker_sent_sigterm_alone_is_replaced_and_the_log_names_workers(project):
+    with running_app(project, "--processes=2") as app:
+        workers = _wait_for(lambda: len(found := _children(app.process.pid)) == 2 and found)
+        stopped = min(workers)
+        os.kill(stopped, signal.SIGTERM)
+        replaced = _wait_for(
+            lambda: len(found := _children(app.process.pid) - workers) == 1 and found
+        )
+        assert stopped not in _children(app.process.pid)
+        (new,) = replaced
+        # The new worker serves: its own socket on the port, and the port answers throughout.
+        _wait_for(lambda: _listens(new, app.port))
+        for _ in range(10):
+            assert http_get(app.url + "/healthz").status == 200
+        assert app.stop() == 0
+        log = app.process.stderr.read()
+    assert re.search(rf"Worker \d \(pid {stopped}\) exited with 0: restarting it", log), log
+    serving = re.findall(r"\] worker (\d): Serving ", log)
+    assert sorted(serving) in (["0", "0", "1"], ["0", "1", "1"]), log  # the restarted one twice
+
+
+def _fd_links(pid: int) -> list[str]:
+    links = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            links.append(str(fd.readlink()))
+    return links
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether ``pid`` holds a socket listening on ``port`` (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    return bool(inodes & set(_fd_links(pid)))
