@@ -57,6 +57,8 @@ def address_key(address: Any) -> str:
     """What the per-address cap counts: the IPv4 address, or the IPv6 /64 network."""
     if not isinstance(address, tuple) or not address:
         return ""  # a Unix socket: no address to tell clients apart
+    if len(address) == 2:  # (host, port): IPv4, already in its one spelling
+        return address[0]
     try:
         ip = ipaddress.ip_address(address[0])
     except ValueError:

@@ -44,9 +44,8 @@ class EchoServer(LimitedServer):
 
     ``max_line_length`` counts the newline. ``idle_timeout`` (seconds, ``None`` or 0 for none)
     closes a connection that sends no complete line for that long, including a client that stops
-    reading its echoes. Other keyword arguments (``max_buffer_size``, ``read_chunk_size``,
-    ``ssl_options``) go to `tornado.tcpserver.TCPServer`; ``limit()`` caps the connections
-    (connections.py).
+    reading its echoes. Other keyword arguments (``max_buffer_size``, ``read_chunk_size``) go
+    to `tornado.tcpserver.TCPServer`; ``limit()`` caps the connections (connections.py).
     """
 
     def __init__(
