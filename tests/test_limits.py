@@ -185,7 +185,9 @@ def test_out_of_file_descriptors_without_caps_pauses_accepting_quietly(project, 
         flood = [connect(app.tcp_port) for _ in range(FLOOD)]
         try:
             flood[-1].sendall(b"last\n")  # waits in the listen queue: no descriptor to take it
-            time.sleep(0.5)  # its first EMFILE
+            _wait_for(
+                lambda: len(list(Path(f"/proc/{app.process.pid}/fd").iterdir())) == FILE_LIMIT
+            )
             started = app.cpu_seconds()
             time.sleep(1.5)
             assert app.cpu_seconds() - started < 0.3, "accept() spins on EMFILE"
