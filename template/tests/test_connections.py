@@ -9,6 +9,7 @@ import time
 from unittest import mock
 
 import pytest
+import tornado.websocket
 from tornado.iostream import IOStream
 from tornado.options import options
 from tornado.tcpclient import TCPClient
@@ -161,6 +162,27 @@ class HTTPLimitsTestCase(ServerTestCase):
         await self.until(lambda: http.connection_count == 4)
         closed = await self.connect(port)
         self.assertEqual(await closed.read_until_close(), b"")
+
+    @gen_test
+    async def test_a_websocket_counts_under_the_cap_until_it_closes(self):
+        class Echo(tornado.websocket.WebSocketHandler):
+            def on_message(self, message):
+                self.write_message(message)
+
+        app = make_app(cookie_secret="test-secret")
+        app.add_handlers(r".*", [(r"/echo", Echo)])
+        http = server.HTTPServer(app)
+        http.limit("HTTP server", max_connections=1, reserve=1)
+        port = self.start(http)
+        ws = await tornado.websocket.websocket_connect(f"ws://127.0.0.1:{port}/echo")
+        await ws.write_message("upgraded")
+        self.assertEqual(await ws.read_message(), "upgraded")
+        self.assertEqual(http.connection_count, 1)  # the upgraded connection still counts
+        refused = await self.ask(port, "/")
+        self.assertTrue(refused.startswith(b"HTTP/1.1 503 "), refused)
+        ws.close()
+        await self.until(lambda: http.connection_count == 0)
+        self.assertTrue((await self.ask(port, "/")).startswith(b"HTTP/1.1 200 OK"))
 
     def test_serve_sets_the_caps_from_the_options_but_none_per_address_behind_a_proxy(self):
         app = make_app(cookie_secret="test-secret")
