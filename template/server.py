@@ -5,6 +5,8 @@ is set here on purpose rather than inherited (Tornado accepts 100 MB bodies by d
 """
 
 import asyncio
+import contextlib
+import copy
 import functools
 import logging
 import os
@@ -17,12 +19,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import tornado.httpserver
+import tornado.httputil
 import tornado.netutil
 import tornado.options
 import tornado.web
-from tornado.ioloop import PeriodicCallback
+from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.iostream import UnsatisfiableReadError
 from tornado.options import define, options
 
+import connections
 from access_log import AccessLog
 
 define("address", default="127.0.0.1", help="address to bind (0.0.0.0 for every interface)")
@@ -35,6 +40,29 @@ define("body_timeout", default=60.0, type=float, help="seconds to receive a requ
 define("idle_connection_timeout", default=60.0, type=float, help="close idle keep-alive, seconds")
 # Tornado's default backlog (128) drops handshakes in bursts; the kernel caps it at somaxconn.
 define("backlog", default=4096, type=int, help="listen queue length for connection bursts")
+
+
+def _check_cap(cap: int) -> None:
+    if cap < 0:
+        raise ValueError(f"expected 0 (no cap) or more, got {cap}")
+
+
+# Three quarters of the file descriptors left for connections (connections.py); the TCP echo
+# server, where there is one, has the last quarter.
+define(
+    "max_connections",
+    default=connections.connection_budget() * 3 // 4,
+    type=int,
+    help="open HTTP and WebSocket connections per process (default from ulimit -n); 0: no cap",
+    callback=_check_cap,
+)
+define(
+    "max_connections_per_ip",
+    default=connections.connection_budget() * 3 // 16,
+    type=int,
+    help="open HTTP connections per client address (IPv6: per /64); 0: no cap; off with --xheaders",
+    callback=_check_cap,
+)
 
 
 try:
@@ -113,9 +141,154 @@ def listen(port: int) -> list[socket.socket]:
         sys.exit(2)
 
 
-def serve(app: Application, port: int) -> tornado.httpserver.HTTPServer:
+# A request head over --max_header_size gets this answer before the connection closes.
+HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"Content-Type: text/plain; charset=UTF-8\r\nContent-Length: 36\r\nConnection: close\r\n\r\n"
+    b"431: request header fields too large"
+)
+LINGER = 2.0  # seconds to discard what a client still sends after a 431, so it reads the 431
+OVER_CAP_TIMEOUT = 5.0  # seconds for a connection over --max_connections to send its request
+
+
+class HTTPConnection(connections.Connection):
+    """A client connection of the HTTP server: a request head too large is answered with 431.
+
+    Tornado closes such a connection without a word: the head read fails inside the stream.
+    Here the stream answers as it closes, then reads and discards for a moment what the client
+    still sends: closing with unread data resets the connection, losing the 431.
+    """
+
+    reading_head = False
+    lingering = False
+
+    def read_until_regex(self, regex: bytes, max_bytes: int | None = None) -> Any:
+        self.reading_head = True  # Tornado reads request heads, and only them, this way
+        return super().read_until_regex(regex, max_bytes)
+
+    def read_until(self, delimiter: bytes, max_bytes: int | None = None) -> Any:
+        self.reading_head = False  # the framing of a chunked body
+        return super().read_until(delimiter, max_bytes)
+
+    def close(self, exc_info: Any = False) -> None:
+        if (
+            isinstance(exc_info, UnsatisfiableReadError)
+            and self.reading_head
+            and not self.closed()
+            and not self.writing()  # nothing of an earlier response still to send
+        ):
+            try:
+                self.socket.send(HEAD_TOO_LARGE)
+                self.socket.shutdown(socket.SHUT_WR)
+                self.lingering = True
+            except OSError:
+                pass  # the client is gone
+        super().close(exc_info)
+
+    def close_fd(self) -> None:
+        if not self.lingering:
+            return super().close_fd()
+        sock, self.socket = self.socket, None
+        release, self.release = self.release, None
+        loop = IOLoop.current()
+
+        def done() -> None:
+            loop.remove_handler(sock)
+            timeout.cancel()  # or it ran
+            sock.close()
+            if release is not None:
+                release(self)
+
+        def discard(_fd: Any, _events: int) -> None:
+            for _ in range(16):  # then let other work run
+                try:
+                    if not sock.recv(65536):
+                        break  # the client closed its side
+                except BlockingIOError:
+                    return
+                except OSError:
+                    break
+            else:
+                return
+            done()
+
+        timeout = asyncio.get_running_loop().call_later(LINGER, done)
+        loop.add_handler(sock, discard, IOLoop.READ)
+
+
+class OverCapDelegate(tornado.httputil.HTTPMessageDelegate):
+    """A request on a connection over --max_connections: the health probe is answered as
+    usual, anything else with 503; the connection then closes."""
+
+    def __init__(
+        self, delegate: tornado.httputil.HTTPMessageDelegate, connection: Any, health: str
+    ):
+        self.delegate = delegate
+        self.connection = connection
+        self.health = health
+        self.passing = False
+
+    def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Any:
+        if start_line.path.partition("?")[0] == self.health:
+            self.passing = True
+            return self.delegate.headers_received(start_line, headers)
+        body = b"503: too many connections, try again later"
+        self.connection.write_headers(
+            tornado.httputil.ResponseStartLine("HTTP/1.1", 503, "Service Unavailable"),
+            tornado.httputil.HTTPHeaders(
+                {
+                    "Content-Type": "text/plain; charset=UTF-8",
+                    "Content-Length": str(len(body)),
+                    "Retry-After": "1",
+                }
+            ),
+            body,
+        )
+        self.connection.finish()
+        return None
+
+    def data_received(self, chunk: bytes) -> Any:
+        return self.delegate.data_received(chunk) if self.passing else None
+
+    def finish(self) -> None:
+        if self.passing:
+            self.delegate.finish()
+
+    def on_connection_close(self) -> None:
+        if self.passing:
+            self.delegate.on_connection_close()
+
+
+class HTTPServer(connections.LimitedServer, tornado.httpserver.HTTPServer):
+    """Tornado's HTTPServer with connection caps (--max_connections...) and 431 answers.
+
+    WebSockets are HTTP connections upgraded: the caps count them too. Over the total cap, a
+    few connections more (the reserve) are read: /healthz is answered, anything else gets 503.
+    """
+
+    stream_class = HTTPConnection
+    health_path = "/healthz"
+
+    def over_cap(self, stream: connections.Connection, address: Any) -> None:
+        # One request, read within a few seconds, then closed: the reserve frees up quickly.
+        params, self.conn_params = self.conn_params, copy.copy(self.conn_params)
+        self.conn_params.no_keep_alive = True
+        self.conn_params.header_timeout = self.conn_params.body_timeout = OVER_CAP_TIMEOUT
+        try:
+            self.handle_stream(stream, address)
+        finally:
+            self.conn_params = params
+
+    def start_request(self, server_conn: Any, request_conn: Any) -> Any:
+        delegate = super().start_request(server_conn, request_conn)
+        if server_conn.stream.over_cap:
+            return OverCapDelegate(delegate, request_conn, self.health_path)
+        return delegate
+
+
+def serve(app: Application, port: int) -> HTTPServer:
     """Start serving ``app`` on ``port`` with the limits above."""
-    server = tornado.httpserver.HTTPServer(
+    server = HTTPServer(
         app,
         xheaders=options.xheaders,
         max_body_size=options.max_body_size,
@@ -123,6 +296,13 @@ def serve(app: Application, port: int) -> tornado.httpserver.HTTPServer:
         body_timeout=options.body_timeout,
         idle_connection_timeout=options.idle_connection_timeout,
     )
+    # Behind a proxy every connection comes from the proxy: the proxy caps clients instead.
+    per_ip = 0 if options.xheaders else options.max_connections_per_ip
+    total = options.max_connections
+    reserve = max(4, min(64, total // 32))  # over the cap: /healthz and 503 answers
+    server.limit("HTTP server", total, per_ip, reserve)
+    with contextlib.suppress(KeyError):  # the route app.py names "health"
+        server.health_path = app.reverse_url("health")
     server.add_sockets(listen(port))
     log_function = app.settings.get("log_function")
     if isinstance(log_function, AccessLog):  # write its summary lines as time goes by
@@ -152,7 +332,7 @@ def stop_signal() -> asyncio.Event:
     return stop
 
 
-async def drain(server: tornado.httpserver.HTTPServer, app: Application, timeout: float) -> None:
+async def drain(server: HTTPServer, app: Application, timeout: float) -> None:
     """Let requests in flight finish within ``timeout`` seconds, then close every connection."""
     if not await app.drain(timeout):
         log.warning("Shutdown timeout: closing %d unfinished request(s)", app.requests_in_flight)

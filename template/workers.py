@@ -2,7 +2,9 @@
 
 Each worker runs its own event loop and binds the port with SO_REUSEPORT, so the kernel
 spreads connections across them. The parent only supervises: it forwards SIGTERM and
-SIGINT to every worker, restarts a worker that crashes, and exits once all have stopped.
+SIGINT to every worker, restarts a worker that stops without being asked to (it crashed, or
+something sent it SIGTERM on its own), and exits once all have stopped. Each worker's log
+lines start with "worker N:", so that a person can tell them apart.
 """
 
 import collections
@@ -12,11 +14,12 @@ import os
 import signal
 import sys
 import time
+from typing import Any
 
 import tornado.process
 
 log = logging.getLogger(__name__)
-MAX_RESTARTS = 10  # crashes within RESTART_WINDOW seconds before the parent gives up
+MAX_RESTARTS = 10  # restarts within RESTART_WINDOW seconds before the parent gives up
 RESTART_WINDOW = 60.0
 
 
@@ -31,6 +34,28 @@ def worker_count(processes: int, debug: bool) -> int:
     if not hasattr(os, "fork"):
         raise ValueError("--processes needs os.fork, which this platform lacks: use --processes=1")
     return processes or tornado.process.cpu_count()
+
+
+def how_it_ended(code: int) -> str:
+    """``os.waitstatus_to_exitcode()`` in words: "exited with 3", "was killed by SIGKILL"."""
+    if code >= 0:
+        return f"exited with {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"was killed by signal {-code}"
+
+
+def name_log_lines(prefix: str) -> None:
+    """Start every log message of this process with ``prefix``, whatever its handler."""
+    make_record = logging.getLogRecordFactory()
+
+    def named_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        record.msg = f"{prefix}{record.msg}"
+        return record
+
+    logging.setLogRecordFactory(named_record)
 
 
 def fork_workers(count: int) -> int:
@@ -50,13 +75,21 @@ def fork_workers(count: int) -> int:
                 os.kill(pid, signum)
 
     def start(number: int) -> bool:
-        pid = os.fork()
-        if pid == 0:  # the worker: leave signals to its event loop
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            return True
-        workers[pid] = number
-        return False
+        # A stop signal is held back until the new worker is in ``workers``: forwarded any
+        # earlier, it would miss the worker, which would then run on alone.
+        stop_signals = {signal.SIGTERM, signal.SIGINT}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        try:
+            pid = os.fork()
+            if pid == 0:  # the worker: leave signals to its event loop
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                name_log_lines(f"worker {number}: ")
+                return True
+            workers[pid] = number
+            return False
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
 
     # Installed before forking, so a signal that arrives in between is not lost.
     signal.signal(signal.SIGTERM, forward)
@@ -80,8 +113,6 @@ def fork_workers(count: int) -> int:
             clean = code in (0, -signal.SIGTERM, -signal.SIGINT)
             status = status or (0 if clean else 1)
             continue
-        if code == 0:
-            continue
         if code == 2:  # refused at start-up (its port is taken...): a restart would fail alike
             log.error("Worker %d could not start: stopping all workers", number)
             forward(signal.SIGTERM, None)
@@ -89,11 +120,13 @@ def fork_workers(count: int) -> int:
             continue
         crashes.append(time.monotonic())
         if len(crashes) > MAX_RESTARTS and crashes[-1] - crashes[0] < RESTART_WINDOW:
-            log.error("Worker %d keeps failing (exit %d): stopping all workers", number, code)
+            log.error(
+                "Worker %d keeps stopping (it %s): stopping all workers", number, how_it_ended(code)
+            )
             forward(signal.SIGTERM, None)
             status = 1
             continue
-        log.warning("Worker %d (pid %d) exited with %d: restarting it", number, pid, code)
+        log.warning("Worker %d (pid %d) %s: restarting it", number, pid, how_it_ended(code))
         if start(number):
             return number
     sys.exit(status)

@@ -24,6 +24,7 @@ LAYOUT = [
     "app.py",
     "__main__.py",
     "server.py",
+    "connections.py",
     "workers.py",
     "handlers/__init__.py",
     "handlers/base.py",

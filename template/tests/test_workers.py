@@ -9,7 +9,7 @@ import time
 import pytest
 import tornado.process
 
-from workers import fork_workers, worker_count
+from workers import fork_workers, how_it_ended, worker_count
 
 
 def test_one_process_by_default():
@@ -70,6 +70,79 @@ def test_a_crashed_worker_is_restarted_and_sigterm_stops_all(tmp_path):
             parent.wait()
         parent.stdout.close()
         parent.stderr.close()
+
+
+def test_a_worker_sent_sigterm_on_its_own_is_replaced_and_logs_carry_worker_ids(tmp_path):
+    """Fork for real: SIGTERM to one worker (not the parent) stops it cleanly, exit 0, as the
+    app's workers do; the parent starts a new one in its place and says so."""
+    script = tmp_path / "supervised.py"
+    script.write_text(
+        "import logging, os, signal, sys, time\n"
+        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        "from workers import fork_workers\n"
+        "number = fork_workers(2)\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+        "logging.getLogger('app').info('serving as pid %d', os.getpid())\n"
+        "os.write(1, f'ready {number} {os.getpid()}\\n'.encode())  # one write: a shared pipe\n"
+        "time.sleep(30)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parent = subprocess.Popen(
+        [sys.executable, str(script)],
+        env={**os.environ, "PYTHONPATH": root},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready = dict(parent.stdout.readline().split()[1:] for _ in range(2))
+        assert sorted(ready) == ["0", "1"], f"workers ended early: {parent.stderr.read()}"
+        os.kill(int(ready["1"]), signal.SIGTERM)
+        line = parent.stdout.readline().split()
+        assert line[:2] == ["ready", "1"] and line[2] != ready["1"]  # a new worker 1
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(10) == 0
+        log = parent.stderr.read().splitlines()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        parent.stdout.close()
+        parent.stderr.close()
+    assert f"Worker 1 (pid {ready['1']}) exited with 0: restarting it" in log
+    for number, pid in [("0", ready["0"]), ("1", ready["1"]), ("1", line[2])]:
+        assert f"worker {number}: serving as pid {pid}" in log
+
+
+def test_a_stop_signal_just_after_a_fork_reaches_the_new_worker(monkeypatch):
+    """SIGTERM between fork() and the parent noting the new pid: the worker must get it too.
+
+    The supervision logic alone, with fork/wait/kill replaced and the signal raised for real.
+    """
+    killed = []
+
+    def fork():
+        signal.raise_signal(signal.SIGTERM)  # before fork_workers knows the pid it returns
+        return 101
+
+    monkeypatch.setattr(os, "fork", fork)
+    monkeypatch.setattr(os, "wait", lambda: (101, 0))
+    monkeypatch.setattr(os, "kill", lambda pid, sig: killed.append((pid, sig)))
+    # fork_workers installs its own handlers for real: put back this process's after.
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            fork_workers(2)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert killed == [(101, signal.SIGTERM)]
+    assert stopped.value.code == 0
+
+
+def test_how_a_worker_ended_in_words():
+    assert how_it_ended(0) == "exited with 0"
+    assert how_it_ended(-signal.SIGKILL) == "was killed by SIGKILL"
 
 
 def test_a_worker_that_cannot_start_stops_them_all_with_status_2(monkeypatch):

@@ -9,9 +9,10 @@ import logging
 import time
 from typing import Any
 
-import tornado.tcpserver
 from tornado.ioloop import PeriodicCallback
 from tornado.iostream import IOStream, StreamClosedError
+
+from connections import LimitedServer
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +39,13 @@ def peer_name(address: Any) -> str:
     return str(address) or "unix socket"
 
 
-class EchoServer(tornado.tcpserver.TCPServer):
+class EchoServer(LimitedServer):
     """Echoes every line it receives; ``close()`` stops it and closes every open connection.
 
     ``max_line_length`` counts the newline. ``idle_timeout`` (seconds, ``None`` or 0 for none)
     closes a connection that sends no complete line for that long, including a client that stops
-    reading its echoes. Other keyword arguments (``max_buffer_size``, ``read_chunk_size``,
-    ``ssl_options``) go to `tornado.tcpserver.TCPServer`.
+    reading its echoes. Other keyword arguments (``max_buffer_size``, ``read_chunk_size``) go
+    to `tornado.tcpserver.TCPServer`; ``limit()`` caps the connections (connections.py).
     """
 
     def __init__(
