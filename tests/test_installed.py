@@ -12,7 +12,17 @@ from conftest import http_get, render, running_app
 
 # The top-level names a project's code imports: in a checkout they come from its folder; an
 # installed project must not put any of them on the environment's sys.path.
-TOP_LEVEL = ("app", "server", "workers", "access_log", "handlers", "auth", "chat", "echo")
+TOP_LEVEL = (
+    "app",
+    "server",
+    "workers",
+    "access_log",
+    "connections",
+    "handlers",
+    "auth",
+    "chat",
+    "echo",
+)
 FIND = """import importlib.util, sys
 for name in sys.argv[1:]:
     print(name, importlib.util.find_spec(name) is not None)"""
