@@ -123,7 +123,7 @@ def test_a_project_of_an_earlier_release_updates_with_its_edits_kept(
         readme.write("\n## Deployment notes\n\nOurs, kept across updates.\n")
     edit(project / "handlers" / "main_handler.py", '"index.html"', '"index.html", greeting="hi"')
     edit(project / "templates" / "index.html", "<p>Your Tornado", "<p>{{ greeting }}: your Tornado")
-    edit(project / "static" / "css" / "style.css", "#d9480f", "#0b7285")
+    edit(project / "static" / "css" / "style.css", "--fg: #1f2933", "--fg: #0b7285")
     assert run([*git, "commit", "-qam", "Our edits"], project, home, this_release).returncode == 0
 
     done = run([sys.executable, "-m", "tornado_scaffold", "update"], project, home, this_release)
