@@ -83,6 +83,29 @@ def test_signed_in_pages_fit_and_are_clean(app, browser, axe, path, name, size):
     assert look_at(browser, app.url + path, size, axe, cookies, ready=chat_ready) == []
 
 
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_chat_with_a_long_log_is_clean(app, browser, axe, size):
+    """Once the log scrolls, it must still be reachable by keyboard (axe:
+    scrollable-region-focusable) and the page must still fit."""
+    from playwright.sync_api import expect
+
+    context = new_context(browser, size)
+    watched = open_page(context)
+    page = watched.page
+    page.goto(app.url + "/chat")
+    chat_ready(page)
+    lines = page.locator("#chat-log .chat-message")
+    shown = lines.count()  # the room's history, from earlier tests
+    for number in range(20):
+        page.fill("#chat-text", f"Message {number}: enough of them to make the log scroll.")
+        page.press("#chat-text", "Enter")
+        expect(lines).to_have_count(shown + number + 1)
+    log = page.locator("#chat-log")
+    assert log.evaluate("log => log.scrollHeight > log.clientHeight")  # it does scroll
+    assert problems(watched, axe) == []
+    context.close()
+
+
 def test_login_page_offers_only_configured_providers(project, browser, axe):
     env = {"GITHUB_CLIENT_ID": "id", "GITHUB_CLIENT_SECRET": "secret"}
     with running_app(project, env=env) as app:
