@@ -26,7 +26,8 @@ class LoginPageHandler(AuthBaseHandler):
             for name, config in configs.items()
             if not config.missing()
         ]
-        to_set = [] if providers else [(c.label, c.missing()) for c in configs.values()]
+        docs = {provider.name: provider.docs for provider in PROVIDERS}
+        to_set = [] if providers else [(c.label, c.missing(), docs[n]) for n, c in configs.items()]
         self.render("login.html", providers=providers, to_set=to_set)
 
 
