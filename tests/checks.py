@@ -161,17 +161,20 @@ def render_template(dest: Path, **answers: object) -> Path:
     return dest
 
 
-def own_tests_command(project: Path) -> list[str]:
+def own_tests_command(project: Path, browser: bool = True) -> list[str]:
     """``python -W error -m pytest`` for a generated project, as its README says, plus:
 
     - faulthandler_timeout: a run that hangs prints where (passing runs are not affected);
     - a --basetemp of its own: runs in parallel would otherwise share pytest's numbered
       folders in the system temp, and pytest 9.2 leaves a directory iterator open when another
-      run removes a folder under it, which -W error turns into a failed run.
+      run removes a folder under it, which -W error turns into a failed run;
+    - without ``browser``, its Chromium tests (tests/test_pages_browser.py) deselected: the
+      variant matrix leaves them to the base and every-module projects, as they cost seconds.
     """
     return [
         *[sys.executable, "-W", "error", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         *["-o", "faulthandler_timeout=60", f"--basetemp={own_basetemp(project)}"],
+        *([] if browser else ["--deselect", "tests/test_pages_browser.py"]),
     ]
 
 
@@ -181,15 +184,16 @@ def own_basetemp(project: Path) -> Path:
 
 
 def start_own_tests(
-    project: Path, env: dict[str, str] | None = None
+    project: Path, env: dict[str, str] | None = None, browser: bool = True
 ) -> subprocess.Popen[str] | warm.Process:
     """The project's own tests, started in the background (see assert_own_tests_passed):
     ``python -W error -m pytest``, in a fork of the warm interpreter where possible."""
+    command = own_tests_command(project, browser)
     if warm.available():
-        return warm.Process(project, "pytest", own_tests_command(project)[5:], env or {})
+        return warm.Process(project, "pytest", command[5:], env or {})
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     return subprocess.Popen(
-        own_tests_command(project),
+        command,
         cwd=project,
         # No plugins but the project's own: the generator's (xdist...) would only add start-up.
         env={

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import html
 import html.parser
 import http.cookiejar
 import json
@@ -220,8 +221,12 @@ def test_sign_in_and_out_at_a_real_provider(project, provider):
 
         logout, fields = profile.form()  # the header's log-out form, with its XSRF token
         out = browser.open(logout, fields)
-        assert out.status == 302 and out.location.startswith(f"{provider.issuer}/session/end?")
-        confirm, fields = browser.follow(out.location).form()  # the provider asks to confirm
+        # A page that moves on to the provider by itself (a redirect would break CSP's
+        # form-action in browsers: see test_pages_browser.py, which clicks this through).
+        onward = html.unescape(re.search(r'id="sign-out-next" href="([^"]+)"', out.body)[1])
+        assert out.status == 200 and onward.startswith(f"{provider.issuer}/session/end?")
+        assert f'content="0; url={html.escape(onward)}"' in out.body  # the meta refresh
+        confirm, fields = browser.follow(onward).form()  # the provider asks to confirm
         back = browser.follow(confirm, {**fields, "logout": "yes"}, until=app.url)
         assert back.location == f"{app.url}/"
         assert browser.open(f"{app.url}/profile").status == 302  # signed out here...

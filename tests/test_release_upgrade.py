@@ -123,7 +123,7 @@ def test_a_project_of_an_earlier_release_updates_with_its_edits_kept(
         readme.write("\n## Deployment notes\n\nOurs, kept across updates.\n")
     edit(project / "handlers" / "main_handler.py", '"index.html"', '"index.html", greeting="hi"')
     edit(project / "templates" / "index.html", "<p>Your Tornado", "<p>{{ greeting }}: your Tornado")
-    edit(project / "static" / "css" / "style.css", "#d9480f", "#0b7285")
+    edit(project / "static" / "css" / "style.css", "margin-top: 3rem", "margin-top: 4rem")
     assert run([*git, "commit", "-qam", "Our edits"], project, home, this_release).returncode == 0
 
     done = run([sys.executable, "-m", "tornado_scaffold", "update"], project, home, this_release)
@@ -133,7 +133,7 @@ def test_a_project_of_an_earlier_release_updates_with_its_edits_kept(
     assert "Ours, kept across updates." in (project / "README.md").read_text()
     assert 'greeting="hi"' in (project / "handlers" / "main_handler.py").read_text()
     assert "{{ greeting }}: your Tornado" in (project / "templates" / "index.html").read_text()
-    assert "#0b7285" in (project / "static" / "css" / "style.css").read_text()
+    assert "margin-top: 4rem" in (project / "static" / "css" / "style.css").read_text()
     for module in ("auth", "chat", "echo"):  # this release's layout
         assert (project / module / "__init__.py").is_file(), module
     assert "<<<<<<<" not in "".join(p.read_text() for p in project.rglob("*.py"))

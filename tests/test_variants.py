@@ -173,7 +173,8 @@ def test_variant(variant, tmp_path):
 
     # Its own tests run on uvloop, the loop the app runs on where it is installed (asyncio:
     # test_every_module_on_the_asyncio_loop), while the app is booted and probed.
-    own_tests = start_own_tests(project, {"EVENT_LOOP": "uvloop"})
+    # Its pages in Chromium: in test_every_module_on_the_asyncio_loop and test_base_project.
+    own_tests = start_own_tests(project, {"EVENT_LOOP": "uvloop"}, browser=False)
     try:
         with (
             provider_host() as base,
