@@ -11,7 +11,7 @@ Redis keys, under a prefix ("chat:" by default):
 | ``chat:names:<process id>`` | hash | ``n:<name>`` -> its connections there; ``s:<name key>`` ->
   those of the signed-in |
 | ``chat:read`` | hash | process id -> id of the last message that process has read |
-| ``chat:processes`` | sorted set | process id -> Redis time its lease runs until |
+| ``chat:processes`` | sorted set | process id (host/pid/token) -> Redis time its lease ends |
 | ``chat:state`` | hash | time of the last presence update, the count last published, and
   per process the number of its last full presence update |
 
@@ -47,7 +47,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
+import socket
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -220,7 +222,8 @@ class RedisRoom(Room):
         self.read_key = prefix + "read"
         self.processes_key = prefix + "processes"
         self.state_key = prefix + "state"
-        self.process_id = secrets.token_hex(8)
+        # Says where each entry comes from, for whoever reads Redis: host, pid, then a token.
+        self.process_id = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
         self._post = self.redis.register_script(POST)
         self._presence = self.redis.register_script(PRESENCE)
         self._held = self.redis.register_script(HELD)
