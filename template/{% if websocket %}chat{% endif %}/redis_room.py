@@ -232,6 +232,7 @@ class RedisRoom(Room):
         self._full_update = True  # the next update sends every name (Redis may have lost some)
         self._touched: set[str] = set()  # fields whose connections changed since the update
         self._updating = asyncio.Lock()  # one update in flight: they arrive in order
+        self._going = False  # stopping: members' leaves are left to the lease
         self.available = False  # until the reader has reached Redis
         self._known = False  # whether the log has said if Redis can be reached
         self._tasks: list[asyncio.Task[None]] = []
@@ -246,8 +247,12 @@ class RedisRoom(Room):
 
     async def stop(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        closed = await super().stop(timeout)  # members leave: their leaves are published
-        if self._publisher is not None:  # the last leaves, while the budget lasts
+        # The members' pages reconnect, most to another process: their leaves are not
+        # announced now. Their names stay in Redis under this process's lease; whoever is not
+        # back when it runs out is announced gone then, by the process that forgets this one.
+        self._going = True
+        closed = await super().stop(timeout)
+        if self._publisher is not None:  # updates sent before, while the budget lasts
             await asyncio.wait([self._publisher], timeout=max(0.0, deadline - time.monotonic()))
         # Every task that uses the client ends before it closes: a command that the close
         # interrupts is retried on a new connection that nothing would close (and which
@@ -261,16 +266,11 @@ class RedisRoom(Room):
         _, pending = await asyncio.wait(tasks, timeout=2 * self.block + 1) if tasks else ((), ())
         if pending:
             log.warning("Chat: %d Redis tasks did not stop; closing their client", len(pending))
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.delete(self.names_prefix + self.process_id)
-                pipe.hdel(self.members_key, self.process_id)
-                pipe.hdel(self.read_key, self.process_id)
-                pipe.hdel(self.state_key, f"snap:{self.process_id}")
-                pipe.zrem(self.processes_key, self.process_id)
-                await asyncio.wait_for(pipe.execute(), max(0.1, deadline - time.monotonic()))
-        except (RedisError, OSError, asyncio.TimeoutError):
-            pass  # the heartbeat's expiry removes this process from the count anyway
+        if not self._full_update:  # (a full update now would announce every name gone)
+            self._touched.clear()
+            # No member here any more, so the count drops now; the names wait for the lease.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._send_presence(), max(0.1, deadline - time.monotonic()))
         await self.redis.aclose()
         return closed
 
@@ -351,7 +351,7 @@ class RedisRoom(Room):
             self._touched.add("s:" + member.key)
 
     def leave(self, member: "ChatSocketHandler") -> None:
-        if member in self.members and member.signed_in:
+        if member in self.members and member.signed_in and not self._going:
             self._touched.add("s:" + member.key)
         super().leave(member)
 
@@ -409,6 +409,8 @@ class RedisRoom(Room):
     def publish_presence(self, joined: Iterable[str] = (), left: Iterable[str] = ()) -> None:
         # The names whose connections changed go out together, in one update per round trip;
         # the update script decides who joined or left the whole room.
+        if self._going:
+            return
         self._touched.update("n:" + name for name in (*joined, *left))
         if self._publisher is None or self._publisher.done():
             self._publisher = asyncio.ensure_future(self._publish())
