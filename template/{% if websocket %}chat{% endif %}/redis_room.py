@@ -113,7 +113,7 @@ local function elsewhere(field, except)
   return false
 end
 local function named(field) return string.sub(field, 1, 2) == 'n:' end
-local joined, left = {}, {}
+local joined, left, signed = {}, {}, {}
 local mine = prefix .. pid
 -- An update older than this process's last full one is stale (sent before a timeout).
 if seq > tonumber(redis.call('HGET', state, 'snap:' .. pid) or '0') then
@@ -141,6 +141,8 @@ if seq > tonumber(redis.call('HGET', state, 'snap:' .. pid) or '0') then
     end
     if named(field) and was ~= (connections > 0) and not elsewhere(field, pid) then
       table.insert(connections > 0 and joined or left, string.sub(field, 3))
+    elseif not named(field) and connections > 0 and not was then
+      table.insert(signed, string.sub(field, 3))  -- a signed-in name arrived here
     end
   end
   redis.call('HSET', members, pid, ARGV[4])
@@ -163,10 +165,10 @@ local count = 0
 for _, other in ipairs(redis.call('ZRANGE', processes, 0, -1)) do
   count = count + tonumber(redis.call('HGET', members, other) or '0')
 end
-if #joined > 0 or #left > 0 or tostring(count) ~= redis.call('HGET', state, 'count') then
+if #joined + #left + #signed > 0 or tostring(count) ~= redis.call('HGET', state, 'count') then
   redis.call('HSET', state, 'count', count)
   redis.call('XADD', presence, 'MAXLEN', '~', ARGV[7], '*', 'joined', cjson.encode(joined),
-    'left', cjson.encode(left), 'count', count)
+    'left', cjson.encode(left), 'count', count, 'signed_in', cjson.encode(signed))
 end
 return count
 """
@@ -338,6 +340,8 @@ class RedisRoom(Room):
                         )
                     else:
                         self._room_count = int(fields.get("count", self._room_count))
+                        for key in json.loads(fields.get("signed_in", "[]")) or []:
+                            self.give_back(key)  # taken here before its owner signed in
                         # (Lua's cjson writes an empty list as {}.)
                         self.presence_changed(
                             json.loads(fields["joined"]) or [], json.loads(fields["left"]) or []

@@ -123,11 +123,14 @@ class Room:
         self.names[member.name] += 1
         if member.signed_in:
             self.signed_in[member.key] += 1
-            # Whoever took this name here before its owner signed in gives it back.
-            for other in list(self.members):
-                if other.key == member.key and not other.signed_in:
-                    other.refuse("name: a signed-in member of the room has it, choose another")
+            self.give_back(member.key)
         self.publish_presence(joined=[member.name])
+
+    def give_back(self, key: str) -> None:
+        """Members here who took this name key before a signed-in member with it came lose it."""
+        for other in list(self.members):
+            if other.key == key and not other.signed_in:
+                other.refuse("name: a signed-in member of the room has it, choose another")
 
     def leave(self, member: "ChatSocketHandler") -> None:
         if member not in self.members:
