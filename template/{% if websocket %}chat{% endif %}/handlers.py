@@ -201,7 +201,6 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
     """One chat connection: joins the room on open, leaves it on close."""
 
     name = ""  # display name, set once the connection has joined
-    key = ""  # name_key(name): what the room compares names by
     signed_in = False
     awaiting_pong = False  # set by the room's ping, cleared by its pong or a message
     rate: RateLimit | None = None  # made on the first message: idle members cost nothing
@@ -246,8 +245,13 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             return
         if self.ws_connection is None or self.ws_connection.is_closing():
             return  # the client left while the room was asked about its name
-        self.name, self.key = name, name_key(name)
+        self.name = name
         self.room.join(self, resume)
+
+    @property
+    def key(self) -> str:
+        """What the room compares names by (a property: big rooms count every attribute)."""
+        return name_key(self.name)
 
     def refuse(self, reason: str) -> None:
         """Tell the client why it cannot join (or stay), and close: 4000, do not retry as is."""
