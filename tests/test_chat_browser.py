@@ -13,9 +13,11 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +27,7 @@ from test_chat import REDIS_PROGRAM, RedisServer, wait_for_exit
 from test_production import _children
 from tornado.web import create_signed_value
 
-from checks import render_template, require
+from checks import render_template, require, run
 from conftest import free_port, running_app, wait_for_port
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -108,9 +110,31 @@ def overflow(page) -> int:
     return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
 
 
-AXE = Path(
-    os.environ.get("AXE_CORE_JS", Path(__file__).parent / "node_modules/axe-core/axe.min.js")
-)
+AXE_VERSION = "4.14.1"  # axe-core, pinned: a new release may add rules
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tornado-scaffold-tests"
+
+
+def axe_script() -> Path:
+    """axe.min.js of axe-core AXE_VERSION, installed by npm once into the tests' cache."""
+    target = CACHE / f"axe-core-{AXE_VERSION}"
+    script = target / "node_modules/axe-core/axe.min.js"
+    if script.is_file():
+        return script
+    npm = shutil.which("npm")
+    require(npm is not None, "needs npm to install axe-core (accessibility checks)")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="installing-", dir=CACHE))
+    argv = [npm, "install", "--prefix", str(scratch), "--ignore-scripts", "--no-audit"]
+    argv += ["--no-fund", "--no-save", f"axe-core@{AXE_VERSION}"]
+    done = run(argv, scratch, timeout=300)
+    if done.returncode != 0:
+        shutil.rmtree(scratch, ignore_errors=True)
+        require(False, f"npm could not install axe-core: {done.stderr.strip()[-500:]}")
+    try:
+        scratch.rename(target)  # in one step: a parallel worker sees all of it or nothing
+    except OSError:  # another worker was first
+        shutil.rmtree(scratch, ignore_errors=True)
+    return script
 
 
 # The site-wide accent colour (style.css, #d9480f) fails color-contrast on every page: its fix
@@ -120,9 +144,8 @@ NOT_THE_CHATS = ("color-contrast",)
 
 def axe_violations(page, impacts=("serious", "critical"), ignore=NOT_THE_CHATS) -> list[str]:
     """axe-core's violations of these impacts on the page as it is: "rule: target" lines."""
-    require(AXE.is_file(), f"needs axe-core at {AXE} (npm ci in tests/, or AXE_CORE_JS)")
     # Evaluated through the DevTools protocol: the page's CSP rightly refuses an inline script.
-    page.evaluate(AXE.read_text())
+    page.evaluate(axe_script().read_text())
     result = page.evaluate("axe.run(document).then(r => r.violations)")
     return [
         f"{v['id']}: {node['target']}"
