@@ -2,8 +2,10 @@
 
 Protocol: JSON text frames over ``/ws?name=<display name>&after=<message id>``.
 
-- ``name``: 1 to 32 printable characters; ignored for a signed-in user, who chats under
-  the name of the sign-in. ``after`` (optional): the id of the last message the page has.
+- ``name``: 1 to 32 characters that show (no control, format or blank-looking ones), not
+  the name, as read ("Ada" is "ada"), of a signed-in member of the room; ignored for a
+  signed-in user, who chats under the name of the sign-in (a visitor who took it first is
+  refused then). ``after`` (optional): the id of the last message the page has.
   A refused name or id gets an error frame, then the close code 4000: do not retry as is.
 - server to the new member: ``{"type": "welcome", "name": "<the name used>", "history":
   [<message frames>], "available": true}``: the last ``--chat_history`` messages, or with
@@ -15,7 +17,8 @@ Protocol: JSON text frames over ``/ws?name=<display name>&after=<message id>``.
   "message", "id": "1700000000000-0", "name": "Alice", "text": "...", "sent_at": "<ISO 8601>",
   "signed_in": false}``. Ids increase: a client may skip ids it already has.
 - server to every member, at most every half second: ``{"type": "presence", "count": 12,
-  "joined": ["Bob"], "left": [], "more": 0}`` (count: the whole room; more: names not listed).
+  "joined": ["Bob"], "left": [], "more": 0}`` (count: the whole room's connections; more:
+  names not listed). A name joins with its first connection in the room, leaves with its last.
 - server to every member: ``{"type": "status", "available": false}`` when messages can no
   longer be stored (Redis is away), ``true`` when they can again.
 - server to the sender only: ``{"type": "error", "error": "<why>"}``, with ``"text"`` when a
@@ -23,8 +26,6 @@ Protocol: JSON text frames over ``/ws?name=<display name>&after=<message id>``.
   the message may or may not be stored: ``"error": "not confirmed: ...", "unconfirmed": true``
   with ``"text"`` and ``"key"``, the key to send it again with (it is then stored once at most).
   The connection stays open.
-- ``name``: a visitor's name must show (no blank-looking characters) and may not be the name
-  of a signed-in member in the room (compared as read: "Ada" is "ada").
 
 Limits, each logged with the client's address: a client sending faster than ``--chat_rate``
 gets an error frame per refused message and is closed (1008) if it goes on; a client that
