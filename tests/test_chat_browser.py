@@ -2,22 +2,33 @@
 
 Two pages with names of their own exchange messages typed in the page; markup in a message
 shows as text; the console shows no error and no Content-Security-Policy violation; when the
-server restarts, the pages say they are reconnecting, then deliver again.
+server restarts, the pages say they are reconnecting, then deliver again. Pages spread over
+two worker processes on a private Redis keep one room through a worker's kill -9 and a Redis
+that stands still for 8 s. On a phone, by keyboard alone, and without JavaScript.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_chat import REDIS_PROGRAM, RedisServer, wait_for_exit
+from test_production import _children
+from tornado.web import create_signed_value
 
-from checks import render_template, require
-from conftest import free_port, wait_for_port
+from checks import render_template, require, run
+from conftest import free_port, running_app, wait_for_port
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
@@ -66,21 +77,82 @@ def browser():
             browser.close()
 
 
-def open_chat(browser, url: str, name: str, problems: list[str]):
+def watch(page, problems: list[str]):
+    page.on("console", lambda m: m.type in ("error", "warning") and problems.append(m.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    return page
+
+
+def open_chat(browser, url: str, name: str, problems: list[str], **context):
     """A page of its own (own storage) on the chat, joined under ``name``."""
     from playwright.sync_api import expect
 
-    page = browser.new_context().new_page()
-    page.on("console", lambda m: m.type in ("error", "warning") and problems.append(m.text))
-    page.on("pageerror", lambda error: problems.append(str(error)))
+    page = watch(browser.new_context(**context).new_page(), problems)
     page.goto(url + "/chat")
-    expect(page.locator("#chat-status")).to_have_text(
-        "Connected as " + page.locator("#chat-name").input_value() + "."
-    )
+    # A first visit joins no one until a name is chosen: no "Guest 1234" who then leaves.
+    expect(page.locator("#chat-status")).to_have_text("Choose a name to join the chat.")
     page.fill("#chat-name", name)
-    page.press("#chat-name", "Tab")  # a new name: the page joins again under it
+    page.press("#chat-name", "Enter")  # the name form's own: no "fill out this field" popup
     expect(page.locator("#chat-status")).to_have_text(f"Connected as {name}.")
     return page
+
+
+def notices(page) -> list[str]:
+    return page.locator("#chat-log .chat-notice").all_inner_texts()
+
+
+def messages(page) -> list[str]:
+    return page.locator("#chat-log .chat-message").all_inner_texts()
+
+
+def overflow(page) -> int:
+    """How far the page is wider than the screen, in CSS pixels (0: it fits)."""
+    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+
+
+AXE_VERSION = "4.14.1"  # axe-core, pinned: a new release may add rules
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tornado-scaffold-tests"
+
+
+def axe_script() -> Path:
+    """axe.min.js of axe-core AXE_VERSION, installed by npm once into the tests' cache."""
+    target = CACHE / f"axe-core-{AXE_VERSION}"
+    script = target / "node_modules/axe-core/axe.min.js"
+    if script.is_file():
+        return script
+    npm = shutil.which("npm")
+    require(npm is not None, "needs npm to install axe-core (accessibility checks)")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="installing-", dir=CACHE))
+    argv = [npm, "install", "--prefix", str(scratch), "--ignore-scripts", "--no-audit"]
+    argv += ["--no-fund", "--no-save", f"axe-core@{AXE_VERSION}"]
+    done = run(argv, scratch, timeout=300)
+    if done.returncode != 0:
+        shutil.rmtree(scratch, ignore_errors=True)
+        require(False, f"npm could not install axe-core: {done.stderr.strip()[-500:]}")
+    try:
+        scratch.rename(target)  # in one step: a parallel worker sees all of it or nothing
+    except OSError:  # another worker was first
+        shutil.rmtree(scratch, ignore_errors=True)
+    return script
+
+
+# The site-wide accent colour (style.css, #d9480f) fails color-contrast on every page: its fix
+# belongs to the site's stylesheet, not the chat's. Empty this once that fix is in.
+NOT_THE_CHATS = ("color-contrast",)
+
+
+def axe_violations(page, impacts=("serious", "critical"), ignore=NOT_THE_CHATS) -> list[str]:
+    """axe-core's violations of these impacts on the page as it is: "rule: target" lines."""
+    # Evaluated through the DevTools protocol: the page's CSP rightly refuses an inline script.
+    page.evaluate(axe_script().read_text())
+    result = page.evaluate("axe.run(document).then(r => r.violations)")
+    return [
+        f"{v['id']}: {node['target']}"
+        for v in result
+        if v["impact"] in impacts and v["id"] not in ignore
+        for node in v["nodes"]
+    ]
 
 
 def say(page, text: str) -> None:
@@ -100,6 +172,11 @@ def test_two_pages_chat_through_restarts_without_console_errors(tmp_path, browse
         ada = open_chat(browser, url, "Ada", problems)
         bob = open_chat(browser, url, "Bob", problems)
         expect(ada.locator("#chat-count")).to_have_text("2 in the room")
+        # Whitespace alone is answered, and an error says "Not sent" once.
+        say(ada, "   ")
+        expect(ada.locator("#chat-log .chat-error").last).to_have_text(
+            "Not sent: the message is blank."
+        )
         say(ada, markup)
         line = bob.locator("#chat-log .chat-message").last
         expect(line).to_contain_text("Ada" + markup)  # as text: the name, then the message
@@ -122,4 +199,163 @@ def test_two_pages_chat_through_restarts_without_console_errors(tmp_path, browse
         shown = ada.locator("#chat-log .chat-message").all_inner_texts()
         assert sum("hello Ada" in text for text in shown) == 1  # nothing shown twice
     # While the server was down, Chromium itself logged the failed connection attempts.
+    assert all(p.startswith("WebSocket connection to 'ws://") for p in problems), problems
+
+
+def test_the_chat_on_a_phone_by_keyboard_alone_fits_and_is_accessible(tmp_path, browser):
+    from playwright.sync_api import expect
+
+    project = render_template(tmp_path / "chat", project_name="Chat App", websocket=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    problems: list[str] = []
+    phone = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+    with serving(project, port):
+        page = watch(browser.new_context(**phone).new_page(), problems)
+        page.goto(url + "/chat")
+        # Keyboard only: Tab to the name, type it, Enter; Tab on to the message, Enter.
+        for _ in range(20):
+            if page.evaluate("document.activeElement.id") == "chat-name":
+                break
+            page.keyboard.press("Tab")
+        page.keyboard.type("Grace")
+        page.keyboard.press("Enter")
+        expect(page.locator("#chat-status")).to_have_text("Connected as Grace.")
+        page.keyboard.press("Tab")  # the Join button
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "chat-text"
+        page.keyboard.type("typed on a phone")
+        page.keyboard.press("Enter")
+        expect(page.locator("#chat-log .chat-message").last).to_contain_text("typed on a phone")
+        assert page.evaluate("document.activeElement.id") == "chat-text"  # ready for the next
+        # Everything fits 390 px, the Send button included; the log scrolls by keyboard.
+        assert overflow(page) <= 0, f"{overflow(page)} px too wide"
+        send = page.locator("#chat-form button").bounding_box()
+        assert send["x"] + send["width"] <= 390, send
+        for n in range(8):  # (within --chat_rate's burst of 10)
+            say(page, f"line {n} to make the log scroll " + "long" * 20)
+        expect(page.locator("#chat-log .chat-message").last).to_contain_text("line 7")
+        assert (
+            page.evaluate(
+                '(l => l.scrollHeight > l.clientHeight)(document.getElementById("chat-log"))'
+            )
+            is True
+        )
+        assert axe_violations(page) == []
+        # A name as long as an e-mail address, unbroken, from a sign-in: still fits.
+        long_name = "ada.lovelace.countess.of.lovelace@analytical-engine.example"
+        cookie = create_signed_value("test-secret", "user", json.dumps({"name": long_name}))
+        signed = browser.new_context(**phone)
+        signed.add_cookies([{"name": "user", "value": cookie.decode(), "url": url}])
+        page = watch(signed.new_page(), problems)
+        page.goto(url + "/chat")
+        expect(page.locator("#chat-status")).to_have_text(re.compile(r"Connected as ada\.lovel"))
+        assert overflow(page) <= 0, f"{overflow(page)} px too wide"
+        assert axe_violations(page) == []
+    assert problems == [], problems
+
+
+def test_without_javascript_the_chat_says_so_and_offers_no_form(tmp_path, browser):
+    from playwright.sync_api import expect
+
+    project = render_template(tmp_path / "chat", project_name="Chat App", websocket=True)
+    port = free_port()
+    with serving(project, port):
+        page = browser.new_context(java_script_enabled=False).new_page()
+        page.goto(f"http://127.0.0.1:{port}/chat")
+        expect(page.locator(".chat-noscript")).to_be_visible()
+        expect(page.locator(".chat-noscript")).to_contain_text("The chat needs JavaScript")
+        assert page.locator("form:visible").count() == 0
+        assert page.locator("input:visible").count() == 0
+        assert page.locator("#chat-status").inner_text() == ""  # no "Connecting…" forever
+
+
+def pages_by_worker(redis_url: str, workers: list[int]) -> dict[int, set[str]]:
+    """The names of the pages each worker process holds, as the room records them in Redis."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        held = {}
+        for key in client.scan_iter(match="chat:names:*"):
+            pid = int(key.split("/")[-2])  # chat:names:<host>/<pid>/<token>
+            held[pid] = {field[2:] for field in client.hkeys(key) if field.startswith("n:")}
+    finally:
+        client.close()
+    return {worker: held.get(worker, set()) for worker in workers}
+
+
+def test_pages_on_two_workers_through_a_worker_kill_and_a_redis_stall(tmp_path, browser):
+    from playwright.sync_api import expect
+
+    require(REDIS_PROGRAM is not None, "needs redis-server on PATH (apt-get install redis-server)")
+    require(Path("/proc").is_dir(), "needs Linux /proc")
+    project = render_template(tmp_path / "chat", project_name="Chat App", websocket=True)
+    redis_server = RedisServer(tmp_path)
+    redis_server.start()
+    problems: list[str] = []
+    try:
+        env = {"REDIS_URL": redis_server.url}
+        with running_app(project, "--processes=2", env=env) as app:
+            deadline = time.monotonic() + 5
+            while len(workers := _children(app.process.pid)) < 2:
+                assert time.monotonic() < deadline, "two workers did not start"
+                time.sleep(0.05)
+            # Pages until each worker holds two (the kernel spreads connections).
+            pages: dict[str, object] = {}
+            while len(pages) < 16:
+                name = f"P{len(pages)}"
+                pages[name] = open_chat(browser, app.url, name, problems)
+                expect(pages[name].locator("#chat-count")).to_have_text(f"{len(pages)} in the room")
+                held = pages_by_worker(redis_server.url, workers)
+                if min(len(names) for names in held.values()) >= 2:
+                    break
+            survivor, victim = sorted(held, key=lambda worker: -len(held[worker]))
+            observer = pages[sorted(held[survivor])[0]]
+            before = len(notices(observer))
+
+            os.kill(victim, signal.SIGKILL)
+            assert wait_for_exit(victim)
+            killed = time.monotonic()
+            for name in held[victim]:  # they reconnect by themselves
+                expect(pages[name].locator("#chat-status")).to_have_text(
+                    f"Connected as {name}.", timeout=10_000
+                )
+            for page in pages.values():
+                expect(page.locator("#chat-count")).to_have_text(
+                    f"{len(pages)} in the room", timeout=10_000
+                )
+            healed = time.monotonic() - killed
+            assert healed < 6, f"the count took {healed:.1f} s to heal"
+            # Nobody came or went: no notice anywhere (before: "P3, P4 joined").
+            assert notices(observer)[before:] == []
+            mover = pages[sorted(held[victim])[0]]
+            say(mover, "back from the dead worker")
+            for page in pages.values():
+                expect(page.locator("#chat-log .chat-message").last).to_contain_text(
+                    "back from the dead worker"
+                )
+
+            # Redis stands still for 8 s with a message in flight.
+            sender = observer
+            with redis_server.frozen():
+                say(sender, "sent while Redis stood still")
+                time.sleep(8)
+            for page in pages.values():
+                expect(page.locator("#chat-log .chat-message").last).to_contain_text(
+                    "sent while Redis stood still", timeout=15_000
+                )
+            say(mover, "after the stall")
+            for name, page in pages.items():
+                expect(page.locator("#chat-log .chat-message").last).to_contain_text(
+                    "after the stall", timeout=10_000
+                )
+                shown = messages(page)
+                assert sum("sent while Redis stood still" in m for m in shown) == 1, (name, shown)
+                expect(page.locator("#chat-status")).to_have_text(f"Connected as {name}.")
+            assert sender.locator("#chat-log .chat-error").count() == 0
+            assert notices(observer)[before:] == []
+    finally:
+        redis_server.kill()
+    # Chromium logs the failed reconnection attempts (a worker was killed); nothing else.
     assert all(p.startswith("WebSocket connection to 'ws://") for p in problems), problems

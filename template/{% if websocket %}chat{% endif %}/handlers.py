@@ -2,22 +2,30 @@
 
 Protocol: JSON text frames over ``/ws?name=<display name>&after=<message id>``.
 
-- ``name``: 1 to 32 printable characters; ignored for a signed-in user, who chats under
-  the name of the sign-in. ``after`` (optional): the id of the last message the page has.
+- ``name``: 1 to 32 characters that show (no control, format or blank-looking ones), not
+  the name, as read ("Ada" is "ada"), of a signed-in member of the room; ignored for a
+  signed-in user, who chats under the name of the sign-in (a visitor who took it first is
+  refused then). ``after`` (optional): the id of the last message the page has.
   A refused name or id gets an error frame, then the close code 4000: do not retry as is.
 - server to the new member: ``{"type": "welcome", "name": "<the name used>", "history":
   [<message frames>], "available": true}``: the last ``--chat_history`` messages, or with
   ``after`` the ones after it (up to that many), oldest first.
-- client to server: ``{"text": "..."}`` (at most 2,000 characters).
+- client to server: ``{"text": "...", "key": "<8 to 64 of A-Z a-z 0-9 - _>"}`` (text: at most
+  2,000 characters). ``key``, optional, names the message: a message sent again with the same
+  key within a few minutes is not stored again (a page resends what was not confirmed).
 - server to every member, the sender included once the message is stored: ``{"type":
   "message", "id": "1700000000000-0", "name": "Alice", "text": "...", "sent_at": "<ISO 8601>",
   "signed_in": false}``. Ids increase: a client may skip ids it already has.
 - server to every member, at most every half second: ``{"type": "presence", "count": 12,
-  "joined": ["Bob"], "left": [], "more": 0}`` (count: the whole room; more: names not listed).
+  "joined": ["Bob"], "left": [], "more": 0}`` (count: the whole room's connections; more:
+  names not listed). A name joins with its first connection in the room, leaves with its last.
 - server to every member: ``{"type": "status", "available": false}`` when messages can no
   longer be stored (Redis is away), ``true`` when they can again.
 - server to the sender only: ``{"type": "error", "error": "<why>"}``, with ``"text"`` when a
-  message could not be stored. The connection stays open.
+  message was not stored: ``"error": "not sent: ..."``. When the store did not answer in time
+  the message may or may not be stored: ``"error": "not confirmed: ...", "unconfirmed": true``
+  with ``"text"`` and ``"key"``, the key to send it again with (it is then stored once at most).
+  The connection stays open.
 
 Limits, each logged with the client's address: a client sending faster than ``--chat_rate``
 gets an error frame per refused message and is closed (1008) if it goes on; a client that
@@ -28,14 +36,16 @@ as too slow, whatever other members do; a message over ``--ws_max_message_size``
 import asyncio
 import json
 import logging
+import re
 import time
+import unicodedata
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import tornado.iostream
 import tornado.websocket
 
-from chat.room import Room, RoomUnavailable, encode, parse_id
+from chat.room import Room, RoomUnavailable, RoomUnconfirmed, encode, parse_id
 from handlers.base import BaseHandler
 
 log = logging.getLogger(__name__)
@@ -48,6 +58,7 @@ REFUSED = 4000  # close code: the name or resume id was refused, reconnecting as
 # otherwise cost gigabytes for a megabyte of output.
 MAX_WAITING = 1000
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}", re.ASCII)
 
 
 def normalize_origin(origin: str) -> str | None:
@@ -80,23 +91,54 @@ def parse_origins(value: str | Iterable[str]) -> frozenset[str]:
     return frozenset(origins)
 
 
+# Printable characters that show nothing: Hangul fillers, the blank Braille pattern, the
+# combining grapheme joiner, Khmer inherent vowels, variation selectors. A name made of them,
+# or hiding them beside letters ("Ada" + a filler), would pass for another, or for no one.
+_BLANK = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0") | frozenset(
+    map(chr, [*range(0x180B, 0x1810), *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)])
+)
+
+
+def visible(name: str) -> bool:
+    """Whether every character of ``name`` can be seen and something is: no control or format
+    character (right-to-left override...), no blank-looking one, one letter, digit or sign."""
+    return (
+        name.isprintable()
+        and _BLANK.isdisjoint(name)
+        and any(unicodedata.category(c)[0] in "LNPS" for c in name)
+    )
+
+
+def shorten(name: str) -> str:
+    """``name`` cut to MAX_NAME characters, with an ellipsis where it was cut."""
+    return name if len(name) <= MAX_NAME else name[: MAX_NAME - 1].rstrip() + "\u2026"
+
+
+def name_key(name: str) -> str:
+    """What two names that read the same share: "Ada", "ada" and "Ａｄａ" are one name."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
 def parse_name(name: str) -> str:
     """A display name a visitor chose; ValueError with a reason the page can show."""
     name = name.strip()
     if not 1 <= len(name) <= MAX_NAME:
         raise ValueError(f"name: choose 1 to {MAX_NAME} characters")
-    if not name.isprintable():  # control, format (right-to-left override...) characters
+    if not visible(name):
         raise ValueError("name: letters, digits, punctuation and spaces only")
     return name
 
 
 def signed_in_name(name: str) -> str:
-    """The name of a signed-in user (from the provider) as the chat shows it."""
-    return "".join(filter(str.isprintable, name)).strip()[:MAX_NAME] or "user"
+    """The name of a signed-in user (from the provider) as the chat shows it: what cannot be
+    seen (format characters such as U+202E, blank-looking ones) is dropped, a long one cut."""
+    kept = "".join(c for c in name if c.isprintable() and c not in _BLANK)
+    kept = " ".join(kept.split())
+    return shorten(kept) if visible(kept) else "user"
 
 
-def parse_chat_message(message: str | bytes) -> str:
-    """The text of a client frame; ValueError with a reason the client can read otherwise."""
+def parse_chat_message(message: str | bytes) -> tuple[str, str | None]:
+    """The text and key of a client frame; ValueError with a reason the client can read."""
     if isinstance(message, bytes):
         raise ValueError("binary frames are not accepted: send JSON text")
     try:
@@ -112,7 +154,10 @@ def parse_chat_message(message: str | bytes) -> str:
         raise ValueError('"text" must not be empty')
     if len(text) > MAX_TEXT:
         raise ValueError(f'"text" must be at most {MAX_TEXT} characters')
-    return text
+    key = data.get("key")
+    if key is not None and not (isinstance(key, str) and _KEY.fullmatch(key)):
+        raise ValueError('"key" must be 8 to 64 letters, digits, "-" or "_"')
+    return text, key
 
 
 class RateLimit:
@@ -148,7 +193,9 @@ class ChatHandler(BaseHandler):
     """The chat page; static/js/chat.js connects it to /ws."""
 
     def get(self) -> None:
-        self.render("chat.html")
+        user = self.current_user
+        name = signed_in_name(user["name"]) if user else ""
+        self.render("chat.html", chat_name=name, max_name=MAX_NAME, max_text=MAX_TEXT)
 
 
 class ChatSocketHandler(tornado.websocket.WebSocketHandler):
@@ -176,7 +223,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         normalized = normalize_origin(origin)
         return normalized is not None and normalized in allowed
 
-    def open(self, *args: str, **kwargs: str) -> None:
+    async def open(self, *args: str, **kwargs: str) -> None:
         # Unsent output waits in this connection's stream: Tornado's IOStream refuses writes
         # past max_write_buffer_size (StreamBufferFullError), which send() turns into a drop,
         # as it does past MAX_WAITING frames.
@@ -186,16 +233,33 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         self.set_nodelay(True)
         try:
             user = self.get_current_user()  # (current_user would keep a copy per socket)
-            if user:
-                self.name, self.signed_in = signed_in_name(user["name"]), True
-            else:
-                self.name = parse_name(self.get_argument("name", ""))
             after = self.get_argument("after", "")
-            self.room.join(self, parse_id(after) if after else None)
+            resume = parse_id(after) if after else None
+            if user:
+                name, self.signed_in = signed_in_name(user["name"]), True
+            else:
+                name = parse_name(self.get_argument("name", ""))
+                if await self.room.signed_in_as(name_key(name)):
+                    raise ValueError("name: a signed-in member of the room has it, choose another")
         except ValueError as error:
-            self.name = ""
-            self.send(encode({"type": "error", "error": str(error)}))
-            self.close(REFUSED, "refused")
+            self.refuse(str(error))
+            return
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            return  # the client left while the room was asked about its name
+        self.name = name
+        self.room.join(self, resume)
+
+    @property
+    def key(self) -> str:
+        """What the room compares names by (a property: big rooms count every attribute)."""
+        return name_key(self.name)
+
+    def refuse(self, reason: str) -> None:
+        """Tell the client why it cannot join (or stay), and close: 4000, do not retry as is."""
+        self.room.leave(self)
+        self.name = ""
+        self.send(encode({"type": "error", "error": reason}))
+        self.close(REFUSED, "refused")
 
     async def on_message(self, message: str | bytes) -> None:
         # Tornado reads this connection's next frame once this returns: a sender waits for
@@ -206,12 +270,15 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         if not self.allowed():
             return
         try:
-            text = parse_chat_message(message)
+            text, key = parse_chat_message(message)
         except ValueError as error:
             self.send(encode({"type": "error", "error": str(error)}))
             return
         try:
-            await self.room.post(self.name, text, self.signed_in)
+            await self.room.post(self.name, text, self.signed_in, key)
+        except RoomUnconfirmed as error:
+            frame = {"error": f"not confirmed: {error}", "text": text, "key": error.key}
+            self.send(encode({"type": "error", **frame, "unconfirmed": True}))
         except RoomUnavailable as error:
             self.send(encode({"type": "error", "error": f"not sent: {error}", "text": text}))
 

@@ -5,20 +5,37 @@ Redis keys, under a prefix ("chat:" by default):
 | key | type | holds |
 | --- | --- | --- |
 | ``chat:messages`` | stream | the messages (XADD), trimmed as said below |
-| ``chat:presence`` | stream | joins and leaves, one entry per batch (XADD MAXLEN ~ 1000) |
+| ``chat:sent:<key>`` | string | id of the message posted with that key, for a few minutes |
+| ``chat:presence`` | stream | joins, leaves and the room's count (XADD MAXLEN ~ 1000) |
 | ``chat:members`` | hash | process id -> members connected to that process |
+| ``chat:names:<process id>`` | hash | ``n:<name>`` -> its connections there; ``s:<name key>`` ->
+  those of the signed-in |
 | ``chat:read`` | hash | process id -> id of the last message that process has read |
-| ``chat:processes`` | sorted set | process id -> time its entries are good until (heartbeat) |
+| ``chat:processes`` | sorted set | process id (host/pid/token) -> Redis time its lease ends |
+| ``chat:state`` | hash | time of the last presence update, the count last published, and
+  per process the number of its last full presence update |
 
-A message is stored with XADD and nothing else: every process, this one included, reads both
-streams with one blocking XREAD loop and delivers what it reads to its own members. So every
-member sees the same messages in the same order, the stream's, and a sender sees its message
-come back only once Redis has stored it. The stream ids ("<milliseconds>-<sequence>") are the
-message ids that pages resume from.
+A message is stored by a script that adds it to the stream unless its key (the page's, else a
+random one) is already there: a command repeated after a timeout, by redis-py or by the page,
+never stores a message twice. Every process, this one included, reads both streams with one
+blocking XREAD loop and delivers what it reads to its own members. So every member sees the
+same messages in the same order, the stream's, and a sender sees its message come back only
+once Redis has stored it. The stream ids ("<milliseconds>-<sequence>") are the message ids
+that pages resume from. A sender whose message Redis did not confirm in ``POST_PATIENCE``
+seconds is told so, with the key to send it again under.
 
-Each heartbeat trims the stream (XTRIM MINID) of the messages that every live process has read,
-keeping the newest ``--chat_history``: a busy or slow process never misses a message that
-others posted meanwhile. A crashed process stops renewing its entries and is forgotten.
+Presence: each process renews a lease every ``HEARTBEAT`` second and sends, with it, how many
+connections it holds per name (absolute numbers: a late or repeated update does no harm).
+One script does it all in Redis, so every process sees one story: a name joins when its first
+connection in the whole room opens (the page of a crashed worker that reconnects elsewhere
+joins no one) and leaves with its last; a process whose lease ran out is forgotten with its
+names, and the count goes out again. The lease is counted on Redis's clock, and a Redis that
+stood still (SIGSTOP, a long save) renews every lease when it resumes rather than forgetting
+processes that were only waiting for it.
+
+Every ``TRIM_EVERY`` heartbeats a process trims the stream (XTRIM MINID) of the messages that
+every live process has read, keeping the newest ``--chat_history``: a busy or slow process
+never misses a message that others posted meanwhile.
 
 When Redis goes away the XREAD loop fails: members are told (a status frame), messages
 cannot be posted (the sender gets an error frame) and the loop retries. When Redis is back,
@@ -30,7 +47,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
+import socket
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -42,7 +61,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from chat.room import MessageKey, Room, RoomUnavailable, encode, parse_id
+from chat.room import MessageKey, Room, RoomUnavailable, RoomUnconfirmed, encode, parse_id
 
 if TYPE_CHECKING:
     from chat.handlers import ChatSocketHandler
@@ -51,9 +70,117 @@ log = logging.getLogger(__name__)
 
 BLOCK = 2.0  # seconds one XREAD waits for news: a dead link shows within this time
 RETRY_MAX = 1.0  # seconds between attempts to reach a Redis that went away
-HEARTBEAT = 10.0  # seconds between refreshes of this process's member count
-HEARTBEAT_MISSES = 3  # a process missing this many heartbeats (crashed) stops counting
+HEARTBEAT = 1.0  # seconds between renewals of this process's lease and presence
+HEARTBEAT_MISSES = 3  # a process missing this many heartbeats (crashed) is forgotten
+TRIM_EVERY = 10  # heartbeats between two trims of the message stream
 PRESENCE_KEPT = 1000  # presence entries kept: only processes that fell behind read old ones
+POST_PATIENCE = 10.0  # seconds a sender waits for Redis to confirm its message
+SENT_KEPT = 300  # seconds a message key is remembered: sent again within them, stored once
+
+# KEYS: messages, sent:<key>. ARGV: seconds the key is kept, name, text, signed_in.
+POST = """
+local id = redis.call('GET', KEYS[2])
+if id then return id end
+id = redis.call('XADD', KEYS[1], '*', 'name', ARGV[2], 'text', ARGV[3], 'signed_in', ARGV[4])
+redis.call('SET', KEYS[2], id, 'EX', ARGV[1])
+return id
+"""
+
+# KEYS: processes, members, read, presence, state. ARGV: process id, update number, "1" for a
+# full update, members here, lease, gap, presence entries kept, names key prefix, last message
+# read, then field/connections pairs (0: none left). Returns the room's count.
+PRESENCE = """
+local processes, members, read, presence, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local pid, seq, full = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
+local lease, gap, prefix = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[8]
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local last = tonumber(redis.call('HGET', state, 'clock'))
+if last and now - last > gap then
+  -- No process renewed anything for a while: Redis stood still, not every process died.
+  for _, other in ipairs(redis.call('ZRANGE', processes, 0, -1)) do
+    redis.call('ZADD', processes, 'GT', now + lease, other)
+  end
+end
+redis.call('HSET', state, 'clock', now)
+redis.call('ZADD', processes, now + lease, pid)
+local live = redis.call('ZRANGEBYSCORE', processes, now, '+inf')
+local function elsewhere(field, except)
+  for _, other in ipairs(live) do
+    if other ~= except and redis.call('HEXISTS', prefix .. other, field) == 1 then
+      return true
+    end
+  end
+  return false
+end
+local function named(field) return string.sub(field, 1, 2) == 'n:' end
+local joined, left, signed = {}, {}, {}
+local mine = prefix .. pid
+-- An update older than this process's last full one is stale (sent before a timeout).
+if seq > tonumber(redis.call('HGET', state, 'snap:' .. pid) or '0') then
+  local had = {}
+  if full then
+    redis.call('HSET', state, 'snap:' .. pid, seq)
+    local old = redis.call('HKEYS', mine)
+    for _, field in ipairs(old) do had[field] = true end
+    redis.call('DEL', mine)
+    local now_here = {}
+    for i = 10, #ARGV, 2 do now_here[ARGV[i]] = true end
+    for _, field in ipairs(old) do
+      if not now_here[field] and named(field) and not elsewhere(field, pid) then
+        table.insert(left, string.sub(field, 3))
+      end
+    end
+  end
+  for i = 10, #ARGV, 2 do
+    local field, connections = ARGV[i], tonumber(ARGV[i + 1])
+    local was = had[field] or (not full and redis.call('HEXISTS', mine, field) == 1)
+    if connections > 0 then
+      redis.call('HSET', mine, field, connections)
+    else
+      redis.call('HDEL', mine, field)
+    end
+    if named(field) and was ~= (connections > 0) and not elsewhere(field, pid) then
+      table.insert(connections > 0 and joined or left, string.sub(field, 3))
+    elseif not named(field) and connections > 0 and not was then
+      table.insert(signed, string.sub(field, 3))  -- a signed-in name arrived here
+    end
+  end
+  redis.call('HSET', members, pid, ARGV[4])
+  if ARGV[9] ~= '' then redis.call('HSET', read, pid, ARGV[9]) end
+end
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', processes, '-inf', '(' .. now)) do
+  local fields = redis.call('HKEYS', prefix .. gone)
+  redis.call('DEL', prefix .. gone)
+  redis.call('HDEL', members, gone)
+  redis.call('HDEL', read, gone)
+  redis.call('HDEL', state, 'snap:' .. gone)
+  redis.call('ZREM', processes, gone)
+  for _, field in ipairs(fields) do
+    if named(field) and not elsewhere(field, nil) then
+      table.insert(left, string.sub(field, 3))
+    end
+  end
+end
+local count = 0
+for _, other in ipairs(redis.call('ZRANGE', processes, 0, -1)) do
+  count = count + tonumber(redis.call('HGET', members, other) or '0')
+end
+if #joined + #left + #signed > 0 or tostring(count) ~= redis.call('HGET', state, 'count') then
+  redis.call('HSET', state, 'count', count)
+  redis.call('XADD', presence, 'MAXLEN', '~', ARGV[7], '*', 'joined', cjson.encode(joined),
+    'left', cjson.encode(left), 'count', count, 'signed_in', cjson.encode(signed))
+end
+return count
+"""
+
+# KEYS: processes. ARGV: names key prefix, field. 1 if a process holds the field.
+HELD = """
+for _, other in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('HEXISTS', ARGV[1] .. other, ARGV[2]) == 1 then return 1 end
+end
+return 0
+"""
 
 
 def where(url: str) -> str:
@@ -71,31 +198,52 @@ class RedisRoom(Room):
     """The room kept in Redis at ``url``; what is not said here works as in ``Room``."""
 
     def __init__(
-        self, url: str, history: int = 50, ping_interval: float = 0.0, prefix: str = "chat:"
+        self,
+        url: str,
+        history: int = 50,
+        ping_interval: float = 0.0,
+        prefix: str = "chat:",
+        block: float = BLOCK,
+        heartbeat: float = HEARTBEAT,
     ) -> None:
         super().__init__(history, ping_interval)
+        self.block, self.heartbeat = block, heartbeat  # (tests shorten them)
+        self.post_patience = POST_PATIENCE
         self.url = url
         self.redis = redis.asyncio.from_url(
             url,
             decode_responses=True,
             socket_connect_timeout=2,
-            socket_timeout=BLOCK + 3,
+            socket_timeout=2 * block + 1,
             # One immediate retry: a pooled connection may be one that a Redis restart
-            # closed. More would only make a sender wait when Redis is really gone.
+            # closed. It is safe because every write here can be repeated: messages carry a
+            # key, presence updates absolute numbers.
             retry=Retry(NoBackoff(), 1),
         )
         self.messages_key = prefix + "messages"
+        self.sent_prefix = prefix + "sent:"
         self.presence_key = prefix + "presence"
         self.members_key = prefix + "members"
+        self.names_prefix = prefix + "names:"
         self.read_key = prefix + "read"
         self.processes_key = prefix + "processes"
-        self.process_id = secrets.token_hex(8)
+        self.state_key = prefix + "state"
+        # Says where each entry comes from, for whoever reads Redis: host, pid, then a token.
+        self.process_id = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+        self._post = self.redis.register_script(POST)
+        self._presence = self.redis.register_script(PRESENCE)
+        self._held = self.redis.register_script(HELD)
+        self._room_count = 0  # the count of the last presence entry read
+        self._update = 0  # number of the last presence update sent
+        self._full_update = True  # the next update sends every name (Redis may have lost some)
+        self._touched: set[str] = set()  # fields whose connections changed since the update
+        self._updating = asyncio.Lock()  # one update in flight: they arrive in order
+        self._going = False  # stopping: members' leaves are left to the lease
         self.available = False  # until the reader has reached Redis
         self._known = False  # whether the log has said if Redis can be reached
         self._tasks: list[asyncio.Task[None]] = []
         self._cursor: dict[str, str] = {}  # stream -> id of the last entry read
         self._stopping = asyncio.Event()
-        self._outbox: tuple[list[str], list[str]] = ([], [])  # joins, leaves to publish
         self._publisher: asyncio.Task[None] | None = None
         # Members who joined before this process first read the stream, and what they had.
         self._early: dict[ChatSocketHandler, MessageKey | None] = {}
@@ -105,8 +253,12 @@ class RedisRoom(Room):
 
     async def stop(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        closed = await super().stop(timeout)  # members leave: their leaves are published
-        if self._publisher is not None:  # the last leaves, while the budget lasts
+        # The members' pages reconnect, most to another process: their leaves are not
+        # announced now. Their names stay in Redis under this process's lease; whoever is not
+        # back when it runs out is announced gone then, by the process that forgets this one.
+        self._going = True
+        closed = await super().stop(timeout)
+        if self._publisher is not None:  # updates sent before, while the budget lasts
             await asyncio.wait([self._publisher], timeout=max(0.0, deadline - time.monotonic()))
         # Every task that uses the client ends before it closes: a command that the close
         # interrupts is retried on a new connection that nothing would close (and which
@@ -117,28 +269,41 @@ class RedisRoom(Room):
         tasks = [*self._tasks, *([self._publisher] if self._publisher else [])]
         for task in tasks:
             task.cancel()
-        _, pending = await asyncio.wait(tasks, timeout=BLOCK + 3) if tasks else ((), ())
+        _, pending = await asyncio.wait(tasks, timeout=2 * self.block + 1) if tasks else ((), ())
         if pending:
             log.warning("Chat: %d Redis tasks did not stop; closing their client", len(pending))
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hdel(self.members_key, self.process_id)
-                pipe.hdel(self.read_key, self.process_id)
-                pipe.zrem(self.processes_key, self.process_id)
-                await asyncio.wait_for(pipe.execute(), max(0.1, deadline - time.monotonic()))
-        except (RedisError, OSError, asyncio.TimeoutError):
-            pass  # the heartbeat's expiry removes this process from the count anyway
+        if not self._full_update:  # (a full update now would announce every name gone)
+            self._touched.clear()
+            # No member here any more, so the count drops now; the names wait for the lease.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._send_presence(), max(0.1, deadline - time.monotonic()))
         await self.redis.aclose()
         return closed
 
     # Messages: XADD, then the XREAD loop delivers ------------------------------------------
 
-    async def post(self, name: str, text: str, signed_in: bool) -> None:
-        fields = {"name": name, "text": text, "signed_in": "1" if signed_in else "0"}
-        try:
-            await self.redis.xadd(self.messages_key, fields)
-        except (RedisError, OSError) as error:
-            raise RoomUnavailable("the chat cannot reach its message store") from error
+    async def post(self, name: str, text: str, signed_in: bool, key: str | None = None) -> None:
+        if not self.available:  # nothing is sent: certainly not stored
+            raise RoomUnavailable("the chat cannot reach its message store")
+        key = key or secrets.token_urlsafe(12)
+        keys = [self.messages_key, self.sent_prefix + key]
+        args = [SENT_KEPT, name, text, "1" if signed_in else "0"]
+        deadline = time.monotonic() + self.post_patience
+        while True:
+            try:
+                await self._post(keys=keys, args=args)
+                return
+            except (RedisError, OSError) as error:
+                # Redis may have stored it without answering (it stood still, or the link
+                # broke after the command went out): ask again under the same key, which
+                # stores it once at most, until Redis answers or patience runs out.
+                if self._stopping.is_set() or time.monotonic() >= deadline:
+                    raise RoomUnconfirmed(
+                        "the chat's message store did not answer; if it stored the message,"
+                        " it shows in the room, and sending it again will not repeat it",
+                        key,
+                    ) from error
+                await self._pause(0.2)
 
     async def _read(self) -> None:
         """Deliver what the streams receive, from where this process left off, forever."""
@@ -147,15 +312,21 @@ class RedisRoom(Room):
         while not self._stopping.is_set():
             try:
                 if not self.available:  # starting, or Redis went away: is it there now?
-                    await self.redis.ping()
+                    # Load the scripts (a restarted Redis has none): a command that Redis
+                    # runs late, after a stall, then runs rather than failing unknown.
+                    for script in (self._post, self._presence, self._held):
+                        await self.redis.script_load(script.script)
                     if not cursor:
                         cursor.update(await self._load_recent())
+                        # Members hear that the room is available before what they missed:
+                        # whoever sees a message may send one.
+                        self._set_available(True)
                         self._catch_up()
                     self._set_available(True)
                     await self._refresh()
                 if self._stopping.is_set():
                     return
-                reply = await self.redis.xread(cursor, count=100, block=int(BLOCK * 1000))
+                reply = await self.redis.xread(cursor, count=100, block=int(self.block * 1000))
             except (RedisError, OSError) as error:
                 if self._stopping.is_set():
                     return
@@ -172,14 +343,34 @@ class RedisRoom(Room):
                             entry_id, fields["name"], fields["text"], fields["signed_in"] == "1"
                         )
                     else:
+                        self._room_count = int(fields.get("count", self._room_count))
+                        for key in json.loads(fields.get("signed_in", "[]")) or []:
+                            self.give_back(key)  # taken here before its owner signed in
+                        # (Lua's cjson writes an empty list as {}.)
                         self.presence_changed(
-                            json.loads(fields["joined"]), json.loads(fields["left"])
+                            json.loads(fields["joined"]) or [], json.loads(fields["left"]) or []
                         )
 
     def join(self, member: "ChatSocketHandler", after: MessageKey | None) -> None:
         super().join(member, after)
         if not self._cursor and member in self.members:  # its welcome could not hold history
             self._early[member] = after
+        if member in self.members and member.signed_in:
+            self._touched.add("s:" + member.key)
+
+    def leave(self, member: "ChatSocketHandler") -> None:
+        if member in self.members and member.signed_in and not self._going:
+            self._touched.add("s:" + member.key)
+        super().leave(member)
+
+    async def signed_in_as(self, key: str) -> bool:
+        if await super().signed_in_as(key):
+            return True
+        try:
+            args = [self.names_prefix, "s:" + key]
+            return bool(await self._held(keys=[self.processes_key], args=args))
+        except (RedisError, OSError):
+            return False  # Redis is away: this process's members are all it can ask
 
     def _catch_up(self) -> None:
         """Send the members who joined before the first read what the stream held for them:
@@ -197,6 +388,8 @@ class RedisRoom(Room):
             pipe.xrevrange(self.messages_key, count=self.history)
             pipe.xrevrange(self.presence_key, count=1)
             messages, presence = await pipe.execute()
+        if presence:
+            self._room_count = int(presence[0][1].get("count", 0))
         self.recent.clear()
         for entry_id, fields in reversed(messages):
             self.remember(entry_id, fields["name"], fields["text"], fields["signed_in"] == "1")
@@ -219,57 +412,64 @@ class RedisRoom(Room):
             )
         self.send_all(encode({"type": "status", "available": available}))
 
-    # Presence: batches of joins and leaves, and a member count per process -----------------
+    # Presence: each process's connections per name, and a lease -----------------------------
 
     def publish_presence(self, joined: Iterable[str] = (), left: Iterable[str] = ()) -> None:
-        # Joins and leaves of one turn of the event loop go out in one round trip.
-        self._outbox[0].extend(joined)
-        self._outbox[1].extend(left)
+        # The names whose connections changed go out together, in one update per round trip;
+        # the update script decides who joined or left the whole room.
+        if self._going:
+            return
+        self._touched.update("n:" + name for name in (*joined, *left))
         if self._publisher is None or self._publisher.done():
             self._publisher = asyncio.ensure_future(self._publish())
 
     async def _publish(self) -> None:
-        while (self._outbox[0] or self._outbox[1]) and not self._stopping.is_set():
-            joined, left = self._outbox
-            self._outbox = ([], [])
-            try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    self._renew(pipe)
-                    pipe.xadd(
-                        self.presence_key,
-                        {"joined": json.dumps(joined), "left": json.dumps(left)},
-                        maxlen=PRESENCE_KEPT,
-                    )
-                    await pipe.execute()
-            except (RedisError, OSError):
-                pass  # Redis is away (the reader says so); the count heals when it is back
+        while self._touched and not self._stopping.is_set():
+            if not await self._send_presence():
+                return  # Redis is away: the heartbeat sends everything once it is back
 
-    def _renew(self, pipe: "redis.asyncio.client.Pipeline") -> None:
-        """This process's entries: its member count, what it has read, until when they hold."""
-        expires = time.time() + HEARTBEAT * HEARTBEAT_MISSES
-        pipe.hset(self.members_key, self.process_id, len(self.members))
-        if self.messages_key in self._cursor:
-            pipe.hset(self.read_key, self.process_id, self._cursor[self.messages_key])
-        pipe.zadd(self.processes_key, {self.process_id: expires})
+    async def _send_presence(self) -> bool:
+        """Renew the lease, send the changed names (all after a failure); False if it failed."""
+        async with self._updating:
+            full, touched = self._full_update, self._touched
+            self._touched = set()
+            if full:
+                fields = {"n:" + name: n for name, n in self.names.items()}
+                fields.update(("s:" + key, n) for key, n in self.signed_in.items())
+            else:
+                fields = {
+                    field: (self.names if field[0] == "n" else self.signed_in)[field[2:]]
+                    for field in touched
+                }
+            self._update += 1
+            lease = self.heartbeat * HEARTBEAT_MISSES
+            args = [self.process_id, self._update, int(full), len(self.members), lease]
+            args += [2 * self.heartbeat, PRESENCE_KEPT, self.names_prefix]
+            args += [self._cursor.get(self.messages_key, "")]
+            args += [item for pair in fields.items() for item in pair]
+            keys = [self.processes_key, self.members_key, self.read_key]
+            keys += [self.presence_key, self.state_key]
+            try:
+                await self._presence(keys=keys, args=args)
+            except (RedisError, OSError):
+                # It may still run later: the next update, a full one, numbered after it,
+                # makes Redis ignore it.
+                self._full_update = True
+                return False
+            if full:
+                self._full_update = False
+            return True
 
     async def _refresh(self) -> None:
-        """Renew this process's entries, forget processes that stopped, trim the stream."""
-        try:
-            gone = await self.redis.zrangebyscore(self.processes_key, "-inf", time.time())
-            async with self.redis.pipeline(transaction=False) as pipe:
-                self._renew(pipe)
-                if gone:
-                    pipe.hdel(self.members_key, *gone)
-                    pipe.hdel(self.read_key, *gone)
-                    pipe.zrem(self.processes_key, *gone)
-                await pipe.execute()
-            await self._trim()
-        except (RedisError, OSError):
-            pass  # retried at the next heartbeat
+        """Renew this process's lease and presence (forgetting processes whose lease ran
+        out), and trim the stream."""
+        if await self._send_presence():
+            with contextlib.suppress(RedisError, OSError):
+                await self._trim()
 
     async def _trim(self) -> None:
         """Drop the messages every live process has read, but not the newest history."""
-        alive = await self.redis.zrangebyscore(self.processes_key, time.time(), "+inf")
+        alive = await self.redis.zrange(self.processes_key, 0, -1)
         read = await self.redis.hmget(self.read_key, alive) if alive else []
         newest = await self.redis.xrevrange(self.messages_key, count=self.history)
         if len(newest) < self.history or not read or None in read:
@@ -279,9 +479,14 @@ class RedisRoom(Room):
         await self.redis.xtrim(self.messages_key, minid=minid, approximate=False)
 
     async def _heartbeat(self) -> None:
+        beats = 0
         while not self._stopping.is_set():
-            await self._refresh()
-            await self._pause(HEARTBEAT)
+            if beats % TRIM_EVERY:
+                await self._send_presence()
+            else:
+                await self._refresh()
+            beats += 1
+            await self._pause(self.heartbeat)
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, unless the room stops meanwhile."""
@@ -289,11 +494,4 @@ class RedisRoom(Room):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def member_count(self) -> int:
-        if self._stopping.is_set():
-            return self.count  # the client is closed or closing
-        try:
-            alive = await self.redis.zrangebyscore(self.processes_key, time.time(), "+inf")
-            counts = await self.redis.hmget(self.members_key, alive) if alive else []
-        except (RedisError, OSError):
-            return self.count  # the last known
-        return sum(int(count) for count in counts if count)
+        return self._room_count  # counted in Redis, by the update script

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,16 @@ _MESSAGE_ID = re.compile(r"(\d{1,20})-(\d{1,20})", re.ASCII)
 
 
 class RoomUnavailable(Exception):
-    """The room cannot store messages right now (its Redis is unreachable)."""
+    """The room cannot store messages right now (its Redis is unreachable): not stored."""
+
+
+class RoomUnconfirmed(RoomUnavailable):
+    """The store did not answer: the message may have been stored. Posting it again with the
+    same ``key`` stores it once at most."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def parse_id(value: str) -> MessageKey:
@@ -70,6 +79,10 @@ class Room:
 
     def __init__(self, history: int = 50, ping_interval: float = 0.0) -> None:
         self.members: set[ChatSocketHandler] = set()
+        # Connections here per display name, and per name key of the signed-in: a name joins
+        # the room with its first connection and leaves it with its last.
+        self.names: Counter[str] = Counter()
+        self.signed_in: Counter[str] = Counter()
         self.history = history
         self.recent: deque[tuple[MessageKey, dict[str, Any]]] = deque(maxlen=history)
         self.available = True  # whether messages can be stored: always, in memory
@@ -80,6 +93,7 @@ class Room:
         self._last_key: MessageKey = (0, 0)
         self._joined: list[str] = []  # joins and leaves not yet announced to the members
         self._left: list[str] = []
+        self._recount = False  # whether the count may have changed since the last frame
         self._announcer: asyncio.Task[None] | None = None
         self._next_announcement = 0.0
 
@@ -106,7 +120,17 @@ class Room:
         self.members.add(member)
         self.pinger.start()
         self.heap.grew(len(self.members))
+        self.names[member.name] += 1
+        if member.signed_in:
+            self.signed_in[member.key] += 1
+            self.give_back(member.key)
         self.publish_presence(joined=[member.name])
+
+    def give_back(self, key: str) -> None:
+        """Members here who took this name key before a signed-in member with it came lose it."""
+        for other in list(self.members):
+            if other.key == key and not other.signed_in:
+                other.refuse("name: a signed-in member of the room has it, choose another")
 
     def leave(self, member: "ChatSocketHandler") -> None:
         if member not in self.members:
@@ -115,7 +139,18 @@ class Room:
         if not self.members:
             self.pinger.stop()  # an empty room holds no timer
         self.heap.shrank(len(self.members))
+        self.names[member.name] -= 1
+        if not self.names[member.name]:
+            del self.names[member.name]
+        if member.signed_in:
+            self.signed_in[member.key] -= 1
+            if not self.signed_in[member.key]:
+                del self.signed_in[member.key]
         self.publish_presence(left=[member.name])
+
+    async def signed_in_as(self, key: str) -> bool:
+        """Whether a signed-in member of the room goes by the name with this name key."""
+        return key in self.signed_in
 
     def send_all(self, payload: str) -> None:
         """Queue ``payload`` for every member; each drops out by itself if it cannot keep up."""
@@ -140,8 +175,10 @@ class Room:
 
     # Messages -------------------------------------------------------------------------
 
-    async def post(self, name: str, text: str, signed_in: bool) -> None:
-        """Store a message and deliver it to the room; RoomUnavailable if it cannot be stored."""
+    async def post(self, name: str, text: str, signed_in: bool, key: str | None = None) -> None:
+        """Store a message and deliver it to the room; RoomUnavailable if it was not stored,
+        RoomUnconfirmed if it may have been. (In memory it always is; ``key`` matters to
+        stores that can fail.)"""
         self.deliver(self._next_id(), name, text, signed_in)
 
     def deliver(self, message_id: str, name: str, text: str, signed_in: bool) -> None:
@@ -164,8 +201,14 @@ class Room:
     # Presence -------------------------------------------------------------------------
 
     def publish_presence(self, joined: Iterable[str] = (), left: Iterable[str] = ()) -> None:
-        """Tell the whole room about joins and leaves here (in memory: this is the room)."""
-        self.presence_changed(joined, left)
+        """Tell the whole room about joins and leaves here (in memory: this is the room).
+
+        Called after ``names`` changed: a second tab of the same name joins no one.
+        """
+        self.presence_changed(
+            [name for name in joined if self.names[name] == 1],
+            [name for name in left if name not in self.names],
+        )
 
     def presence_changed(self, joined: Iterable[str] = (), left: Iterable[str] = ()) -> None:
         """Joins and leaves in the room: members hear of them, at most once per interval.
@@ -176,6 +219,7 @@ class Room:
         """
         self._joined += joined
         self._left += left
+        self._recount = True
         if self._announcer is None or self._announcer.done():
             self._announcer = asyncio.ensure_future(self._announce())
 
@@ -185,11 +229,14 @@ class Room:
 
     async def _announce(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._joined or self._left:
+        while self._recount:
             await asyncio.sleep(max(0.0, self._next_announcement - loop.time()))
             joined, left = self._joined, self._left
-            self._joined, self._left = [], []
-            self.count = await self.member_count()
+            self._joined, self._left, self._recount = [], [], False
+            count = await self.member_count()
+            if not (joined or left) and count == self.count:
+                continue  # a recount that changed nothing: no frame
+            self.count = count
             more = max(0, len(joined) - PRESENCE_NAMES) + max(0, len(left) - PRESENCE_NAMES)
             frame = {
                 "type": "presence",
