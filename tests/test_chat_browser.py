@@ -13,11 +13,9 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,19 +25,9 @@ from test_chat import REDIS_PROGRAM, RedisServer, wait_for_exit
 from test_production import _children
 from tornado.web import create_signed_value
 
-from checks import render_template, require, run
+from browser_checks import axe_source, chromium, serious_axe_violations
+from checks import render_template, require
 from conftest import free_port, running_app, wait_for_port
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @contextlib.contextmanager
@@ -63,18 +51,8 @@ def serving(project: Path, port: int) -> Iterator[subprocess.Popen[str]]:
 
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    require(sync_playwright is not None, "needs playwright: pip install -e '.[test]'")
-    require(Path(CHROMIUM).is_file(), f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 def watch(page, problems: list[str]):
@@ -110,49 +88,9 @@ def overflow(page) -> int:
     return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
 
 
-AXE_VERSION = "4.14.1"  # axe-core, pinned: a new release may add rules
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tornado-scaffold-tests"
-
-
-def axe_script() -> Path:
-    """axe.min.js of axe-core AXE_VERSION, installed by npm once into the tests' cache."""
-    target = CACHE / f"axe-core-{AXE_VERSION}"
-    script = target / "node_modules/axe-core/axe.min.js"
-    if script.is_file():
-        return script
-    npm = shutil.which("npm")
-    require(npm is not None, "needs npm to install axe-core (accessibility checks)")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="installing-", dir=CACHE))
-    argv = [npm, "install", "--prefix", str(scratch), "--ignore-scripts", "--no-audit"]
-    argv += ["--no-fund", "--no-save", f"axe-core@{AXE_VERSION}"]
-    done = run(argv, scratch, timeout=300)
-    if done.returncode != 0:
-        shutil.rmtree(scratch, ignore_errors=True)
-        require(False, f"npm could not install axe-core: {done.stderr.strip()[-500:]}")
-    try:
-        scratch.rename(target)  # in one step: a parallel worker sees all of it or nothing
-    except OSError:  # another worker was first
-        shutil.rmtree(scratch, ignore_errors=True)
-    return script
-
-
-# The site-wide accent colour (style.css, #d9480f) fails color-contrast on every page: its fix
-# belongs to the site's stylesheet, not the chat's. Empty this once that fix is in.
-NOT_THE_CHATS = ("color-contrast",)
-
-
-def axe_violations(page, impacts=("serious", "critical"), ignore=NOT_THE_CHATS) -> list[str]:
-    """axe-core's violations of these impacts on the page as it is: "rule: target" lines."""
-    # Evaluated through the DevTools protocol: the page's CSP rightly refuses an inline script.
-    page.evaluate(axe_script().read_text())
-    result = page.evaluate("axe.run(document).then(r => r.violations)")
-    return [
-        f"{v['id']}: {node['target']}"
-        for v in result
-        if v["impact"] in impacts and v["id"] not in ignore
-        for node in v["nodes"]
-    ]
+def axe_violations(page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is, one line each."""
+    return serious_axe_violations(page, axe_source())
 
 
 def say(page, text: str) -> None:
