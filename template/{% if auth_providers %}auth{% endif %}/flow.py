@@ -60,6 +60,14 @@ class Provider:
     docs: str  # how to register the app with the provider
 
 
+def shown_name(name: str, user_id: Any) -> str:
+    """A provider's display name as every page shows it: characters that cannot be seen
+    (format characters such as U+202E, which reverses the text after it; control
+    characters) dropped, white space made single spaces; the user id when nothing is left."""
+    kept = "".join(c if c.isprintable() else " " if c.isspace() else "" for c in name)
+    return " ".join(kept.split()) or str(user_id)
+
+
 @dataclass(frozen=True)
 class ProviderConfig:
     """One provider's settings, from options or environment (auth/__init__.py), never code."""
@@ -308,7 +316,7 @@ class ProviderLoginHandler(AuthBaseHandler):
 
     def sign_in(self, user_id: Any, name: str, next_page: str | None) -> None:
         """Set the user cookie and go to the page the user wanted (same site only)."""
-        user = {"provider": self.provider, "id": str(user_id), "name": name}
+        user = {"provider": self.provider, "id": str(user_id), "name": shown_name(name, user_id)}
         self.set_signed_cookie(USER_COOKIE, json.dumps(user))
         if self.sign_out_hint:
             self.set_signed_cookie(SIGN_OUT_COOKIE, self.sign_out_hint)
