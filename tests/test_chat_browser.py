@@ -250,6 +250,9 @@ def test_pages_on_two_workers_through_a_worker_kill_and_a_redis_stall(tmp_path, 
                     break
             survivor, victim = sorted(held, key=lambda worker: -len(held[worker]))
             observer = pages[sorted(held[survivor])[0]]
+            # The last page's join reaches the observer with the count (one presence frame):
+            # notices are counted from there, not while that one is still on its way.
+            expect(observer.locator("#chat-count")).to_have_text(f"{len(pages)} in the room")
             before = len(notices(observer))
 
             os.kill(victim, signal.SIGKILL)
