@@ -1,5 +1,6 @@
 """--processes: how many workers, and the combinations that are refused."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -38,7 +39,7 @@ def test_a_crashed_worker_is_restarted_and_sigterm_stops_all(tmp_path):
     script = tmp_path / "supervised.py"
     marker = tmp_path / "crashed-once"
     script.write_text(
-        "import os, signal, sys\n"
+        "import os, signal, sys, time\n"
         "from workers import fork_workers\n"
         "number = fork_workers(2)\n"
         f"if number == 0 and not os.path.exists({str(marker)!r}):\n"
@@ -46,13 +47,13 @@ def test_a_crashed_worker_is_restarted_and_sigterm_stops_all(tmp_path):
         "    os._exit(3)\n"
         "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
         "os.write(1, f'ready {number}\\n'.encode())  # one write: workers share the pipe\n"
-        "os.read(0, 1)  # until SIGTERM, or EOF when the test closes stdin: no timer to run out\n"
+        "time.sleep(600)  # until SIGTERM; the test ends its process group whatever happens\n"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parent = subprocess.Popen(
         [sys.executable, str(script)],
         env={**os.environ, "PYTHONPATH": root},
-        stdin=subprocess.PIPE,
+        start_new_session=True,  # its own process group: the finally below ends every worker
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -69,7 +70,8 @@ def test_a_crashed_worker_is_restarted_and_sigterm_stops_all(tmp_path):
         if parent.poll() is None:
             parent.kill()
             parent.wait()
-        parent.stdin.close()  # workers left behind read EOF and end
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(parent.pid, signal.SIGKILL)  # workers left behind
         parent.stdout.close()
         parent.stderr.close()
 
@@ -79,20 +81,20 @@ def test_a_worker_sent_sigterm_on_its_own_is_replaced_and_logs_carry_worker_ids(
     app's workers do; the parent starts a new one in its place and says so."""
     script = tmp_path / "supervised.py"
     script.write_text(
-        "import logging, os, signal, sys\n"
+        "import logging, os, signal, sys, time\n"
         "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
         "from workers import fork_workers\n"
         "number = fork_workers(2)\n"
         "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
         "logging.getLogger('app').info('serving as pid %d', os.getpid())\n"
         "os.write(1, f'ready {number} {os.getpid()}\\n'.encode())  # one write: a shared pipe\n"
-        "os.read(0, 1)  # until SIGTERM, or EOF when the test closes stdin: no timer to run out\n"
+        "time.sleep(600)  # until SIGTERM; the test ends its process group whatever happens\n"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parent = subprocess.Popen(
         [sys.executable, str(script)],
         env={**os.environ, "PYTHONPATH": root},
-        stdin=subprocess.PIPE,
+        start_new_session=True,  # its own process group: the finally below ends every worker
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -110,7 +112,8 @@ def test_a_worker_sent_sigterm_on_its_own_is_replaced_and_logs_carry_worker_ids(
         if parent.poll() is None:
             parent.kill()
             parent.wait()
-        parent.stdin.close()  # workers left behind read EOF and end
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(parent.pid, signal.SIGKILL)  # workers left behind
         parent.stdout.close()
         parent.stderr.close()
     assert f"Worker 1 (pid {ready['1']}) exited with 0: restarting it" in log
