@@ -11,17 +11,14 @@ fake issuer in its tests/auth_fakes.py.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import html
 import html.parser
 import http.cookiejar
 import json
-import os
 import re
 import selectors
 import shutil
 import subprocess
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,11 +28,11 @@ from pathlib import Path
 
 import pytest
 
-from checks import render_template, require, run
+from browser_checks import npm_install
+from checks import render_template, require
 from conftest import RunningApp, free_port, render, run_cli, running_app
 
 FIXTURE = Path(__file__).parent / "oidc_provider"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tornado-scaffold-tests"
 AUTH_LINE = re.compile(r"^\[[WE] \S+ \S+ (flow|oidc):\d+\] (.*)$", re.MULTILINE)
 
 
@@ -46,34 +43,12 @@ class OpenIDProvider:
     client_secret: str
 
 
-def install_provider(npm: str) -> Path:
-    """oidc-provider and its dependencies, installed by ``npm ci`` once per lock file."""
-    files = ("package.json", "package-lock.json", "provider.mjs")
-    digest = hashlib.sha256(b"".join((FIXTURE / name).read_bytes() for name in files))
-    target = CACHE / f"oidc-provider-{digest.hexdigest()[:16]}"
-    if (target / "node_modules").is_dir():
-        return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="installing-", dir=CACHE))
-    for name in files:
-        shutil.copy2(FIXTURE / name, scratch / name)
-    done = run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], scratch, timeout=300)
-    if done.returncode != 0:
-        shutil.rmtree(scratch, ignore_errors=True)
-        require(False, f"npm ci could not install oidc-provider: {done.stderr.strip()[-500:]}")
-    try:
-        scratch.rename(target)  # in one step: a parallel worker sees all of it or nothing
-    except OSError:  # another worker was first
-        shutil.rmtree(scratch, ignore_errors=True)
-    return target
-
-
 @pytest.fixture(scope="session")
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenIDProvider]:
     """The real OpenID provider, one process per test session (and xdist worker)."""
     node, npm = shutil.which("node"), shutil.which("npm")
     require(bool(node and npm), "needs node and npm: the OpenID provider is oidc-provider")
-    folder = install_provider(npm)
+    folder = npm_install(FIXTURE, ("package.json", "package-lock.json", "provider.mjs"))
     log = tmp_path_factory.mktemp("oidc-provider") / "stderr.log"
     with log.open("w") as stderr:
         process = subprocess.Popen(
