@@ -25,8 +25,10 @@ import warm
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "generator" / "tornado_scaffold"
 
-# Every render in a test process (new, update, the variants) compiles each Jinja source once.
-checks.cache_jinja_compilation()
+# Every render in a test process (new, update, the variants) compiles each Jinja source once;
+# TORNADO_SCAFFOLD_NO_JINJA_CACHE=1 lets Copier compile as it does for a user, to compare.
+if not os.environ.get("TORNADO_SCAFFOLD_NO_JINJA_CACHE"):
+    checks.cache_jinja_compilation()
 
 # CI machines may have no git identity; tests commit in generated projects.
 for _var, _value in {
@@ -305,3 +307,11 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     child processes much of their time: 162 s with 6 workers against 174 to 198 s with 4 on
     this project's 2-core machine (README, "How long")."""
     return 3 * (os.cpu_count() or 1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The quick tier: ``pytest -m unit`` runs the in-process tests of the generator's own
+    modules (files named ``test_*_unit.py``), which start no process and no server."""
+    for item in items:
+        if item.path.stem.endswith("_unit"):
+            item.add_marker(pytest.mark.unit)
