@@ -56,7 +56,7 @@ def update(
     path = path.resolve()
     project = generated.read(path, questions)
     generated.refuse_newer(project, install.version)
-    changes = answers.coerce(answers.parse_data(list(data)), questions)
+    changes = answers.from_options(questions, data)
     changes = {k: v for k, v in changes.items() if project.answers.get(k) != v}
     refuse_unsafe_tree(path)
     source.ensure(install, also=project.source)
