@@ -142,7 +142,7 @@ def bench_update(runs: int, work: Path, home: Path, warm: bool) -> None:
     old_site, new_site = work / "site-old", work / "site-new"
     old_pkg = fake_release(old_site, OLD_VERSION, None, tweak=True)
     env_old = {**c.cli_env(home), "PYTHONPATH": str(old_site)}
-    c.run([c.PY, "-m", "tornado_scaffold.history", "record"], env=env_old)
+    c.run([c.PY, "-m", "tornado_scaffold.release", "record"], env=env_old)
     fake_release(new_site, VERSION, old_pkg / "history.bundle", tweak=False)
     env_new = {**c.cli_env(home), "PYTHONPATH": str(new_site)}
 
@@ -156,9 +156,7 @@ def bench_update(runs: int, work: Path, home: Path, warm: bool) -> None:
     readme.write_text(readme.read_text() + "\nA line the user added.\n")
     c.run(["git", "commit", "-qam", "user edit"], cwd=project, env=env_old)
     # The new release's cache (old tag from its bundle + its own version), built once.
-    c.run(
-        [c.PY, "-c", "from tornado_scaffold import history; history.ensure_source()"], env=env_new
-    )
+    c.run([c.PY, "-c", "from tornado_scaffold import source; source.ensure()"], env=env_new)
 
     has_update = " update " in c.run([c.PY, "-m", "tornado_scaffold", "--help"], env=env_new).stdout
     copier = c.tool("copier") or "copier"

@@ -146,18 +146,17 @@ _JINJA_SYNTAX = (
 
 def render_template(dest: Path, **answers: object) -> Path:
     """Render the working template into ``dest`` in this process, as ``new`` renders it."""
-    from tornado_scaffold.copier_adapter import new_project_worker
+    from tornado_scaffold.copier_adapter import run_copy_new
 
     cache_jinja_compilation()
-    with new_project_worker()(
+    run_copy_new(
         src_path=_template_source(),
         dst_path=dest,
         data={"git_init": False, **answers},
         defaults=True,
         quiet=True,
         unsafe=False,
-    ) as worker:
-        worker.run_copy()
+    )
     return dest
 
 

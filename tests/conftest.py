@@ -295,7 +295,7 @@ def fake_release(
         shutil.copy2(
             bundle_from / "tornado_scaffold" / "history.bundle", package / "history.bundle"
         )
-    if record:  # as scripts/release.py does for the repository
+    if record:  # as `python -m tornado_scaffold.release record` does for the repository
         from tornado_scaffold import history
 
         history.record(package / "history.bundle", package / "_template", version)

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,101 @@ def test_a_failing_git_command_gives_its_last_line():
 
     error = ProcessExecutionError(["git", "clone"], 128, "", "Cloning...\nfatal: bad object\n")
     assert copier_adapter.message(error, {}, {}) == "git failed inside Copier: fatal: bad object"
+
+
+# Where Copier has no public way to say it, the adapter relies on Copier's internals: the
+# tests below fail naming what changed in a new Copier, while users only lose a nicety.
+COPIER = f"Copier {version('copier')}"
+
+
+@pytest.mark.parametrize(
+    ("data", "pattern"),
+    [
+        ({"name": "Abc", "slug": "toolong"}, copier_adapter._VALIDATION),
+        ({}, copier_adapter._REQUIRED),
+        ({"name": "a", "pick": "green"}, copier_adapter._CHOICE),
+        ({"name": "a", "count": None}, copier_adapter._TYPE),
+    ],
+    ids=["validation", "required", "choice", "type"],
+)
+def test_copier_still_words_its_answer_errors_as_the_adapter_reads_them(
+    template, tmp_path, data, pattern
+):
+    import copier
+
+    with pytest.raises(Exception) as caught:
+        copier.run_copy(str(template), tmp_path / "out", data=data, defaults=True, quiet=True)
+
+    text = str(caught.value).strip()
+    assert pattern.search(text), (
+        f"{COPIER} words this error {text!r}: copier_adapter's pattern {pattern.pattern!r} "
+        "no longer finds the question in it"
+    )
+
+
+def test_copier_still_words_an_unknown_revision_as_the_adapter_reads_it(template, tmp_path):
+    import copier
+
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "v1"], ["tag", "1.0"]):
+        subprocess.run([*git, *command], cwd=template, check=True)
+    with pytest.raises(Exception) as caught:
+        copier.run_copy(str(template), tmp_path / "out", data={"name": "a"}, vcs_ref="9.9")
+
+    text = str(caught.value)
+    assert copier_adapter._REVISION.search(text), (
+        f"{COPIER} words a missing template version {text!r}: "
+        "copier_adapter._REVISION no longer finds it"
+    )
+
+
+def test_new_projects_still_skip_copiers_git_index_step(template, tmp_path, monkeypatch):
+    """Copier calls Worker's git index step for each file it writes; `new` replaces it."""
+    import copier
+    import copier._main
+
+    calls = []
+    step = copier_adapter.GIT_INDEX_STEP
+    assert step in vars(copier._main.Worker), (
+        f"{COPIER} has no Worker.{step}: `new` no longer skips it (half its time in git "
+        "processes, bench/cli.py): find what replaced it, or drop copier_adapter.run_copy_new"
+    )
+    monkeypatch.setattr(copier._main.Worker, step, lambda self, *args: calls.append(args))
+
+    copier.run_copy(str(template), tmp_path / "plain", data={"name": "a"}, defaults=True)
+    assert calls, f"{COPIER} no longer calls Worker.{step} for each file it writes"
+    calls.clear()
+    copy(template, tmp_path / "new", {"name": "a"})
+    assert calls == [] and (tmp_path / "new" / "a.txt").is_file()
+
+
+def test_prompts_still_go_through_unsafe_prompt_and_fit_the_terminal(
+    template, tmp_path, monkeypatch
+):
+    import copier._main
+
+    help_text = "A long help text that a terminal of fifty columns cuts off at its edge. " * 3
+    yml = template / "copier.yml"
+    yml.write_text(
+        yml.read_text().replace("  type: str\n", f"  type: str\n  help: {help_text}\n", 1)
+    )
+    asked = []
+
+    def prompt(questions, *args, **kwargs):
+        asked.extend(questions)
+        return {question["name"]: "Abc" for question in questions}
+
+    assert hasattr(copier._main, copier_adapter.PROMPT), (
+        f"{COPIER} has no copier._main.{copier_adapter.PROMPT}: prompts are no longer wrapped "
+        "to the terminal (copier_adapter._prompts_fit_the_terminal)"
+    )
+    monkeypatch.setattr(copier._main, copier_adapter.PROMPT, prompt)
+    monkeypatch.setenv("COLUMNS", "50")
+    try:
+        copy(template, tmp_path / "out", {"slug": "abc", "count": 1, "pick": "red"}, ask=True)
+    except ScaffoldError as error:
+        pytest.fail(f"{COPIER} asked without copier._main.{copier_adapter.PROMPT}: {error}")
+
+    (message,) = [question["message"] for question in asked if question["name"] == "name"]
+    lines = message.splitlines()
+    assert len(lines) > 2 and max(len(line) for line in lines) <= 46, lines

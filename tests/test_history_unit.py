@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tornado_scaffold import history, source
+from tornado_scaffold import gitrepo, history, source
 from tornado_scaffold.errors import ScaffoldError
 
 
@@ -42,14 +42,16 @@ def test_recording_is_reproducible_and_linear(tmp_path, bundle):
     history.record(again, tmp_path / "t2", "1.2.0")
     repo = tmp_path / "repo"
     repo.mkdir()
-    history.git("init", "--quiet", cwd=repo)
+    gitrepo.output("init", "--quiet", cwd=repo)
     for path in (bundle, again):
-        history.git("fetch", "--quiet", str(path), f"+refs/tags/*:refs/{path.stem}/*", cwd=repo)
+        gitrepo.output("fetch", "--quiet", str(path), f"+refs/tags/*:refs/{path.stem}/*", cwd=repo)
     for tag in ("1.0.0", "1.2.0"):  # the same files give the same commits
-        ids = {history.git("rev-parse", f"refs/{p.stem}/{tag}", cwd=repo) for p in (bundle, again)}
+        ids = {
+            gitrepo.output("rev-parse", f"refs/{p.stem}/{tag}", cwd=repo) for p in (bundle, again)
+        }
         assert len(ids) == 1
-    parent = history.git("rev-parse", "refs/again/1.2.0^", cwd=repo)
-    assert parent == history.git("rev-parse", "refs/again/1.0.0", cwd=repo)
+    parent = gitrepo.output("rev-parse", "refs/again/1.2.0^", cwd=repo)
+    assert parent == gitrepo.output("rev-parse", "refs/again/1.0.0", cwd=repo)
 
 
 def test_a_release_cannot_be_recorded_with_another_template(tmp_path, bundle):
@@ -96,7 +98,7 @@ def home(tmp_path: Path, monkeypatch) -> Path:
 
 
 def tags(home: Path, path: str) -> list[str]:
-    return history.git("tag", cwd=home / path.removeprefix("~/")).split()
+    return gitrepo.output("tag", cwd=home / path.removeprefix("~/")).split()
 
 
 def test_installed_versions_only_add_to_the_cache(tmp_path, home, bundle):
@@ -131,9 +133,9 @@ def test_the_cache_of_0_1_keeps_its_stamp_and_work_tree(tmp_path, home, bundle):
     dropping every later version: the stamp and its checkout are left as they are."""
     legacy = home / source.LEGACY_SOURCE.removeprefix("~/")
     legacy.mkdir(parents=True)
-    history.git("init", "--quiet", cwd=legacy)
-    history.git("fetch", "--quiet", str(bundle), "+refs/tags/1.0.0:refs/tags/1.0.0", cwd=legacy)
-    history.git("checkout", "--quiet", "1.0.0", cwd=legacy)
+    gitrepo.output("init", "--quiet", cwd=legacy)
+    gitrepo.output("fetch", "--quiet", str(bundle), "+refs/tags/1.0.0:refs/tags/1.0.0", cwd=legacy)
+    gitrepo.output("checkout", "--quiet", "1.0.0", cwd=legacy)
     (legacy / ".git" / "tornado-scaffold-stamp").write_text("0.1's fingerprint")
 
     source.ensure(installation(tmp_path, "1.3.0.dev0", "three\n", [bundle]))
@@ -141,7 +143,7 @@ def test_the_cache_of_0_1_keeps_its_stamp_and_work_tree(tmp_path, home, bundle):
     assert tags(home, source.LEGACY_SOURCE) == ["1.0.0", "1.2.0", "1.3.0.dev0"]
     assert (legacy / ".git" / "tornado-scaffold-stamp").read_text() == "0.1's fingerprint"
     assert (legacy / "template" / "README.md").read_text() == "one\n"
-    assert history.git("status", "--porcelain", cwd=legacy) == ""
+    assert gitrepo.output("status", "--porcelain", cwd=legacy) == ""
 
 
 def test_a_broken_cache_is_rebuilt(tmp_path, home, bundle):

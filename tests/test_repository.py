@@ -91,11 +91,11 @@ def _set_version(clone, version):
     )
 
 
-def _history(pythonpath, *args, cwd):
-    """`python -m tornado_scaffold.history ARGS`, importing the package from ``pythonpath``
+def _release(pythonpath, *args, cwd):
+    """`python -m tornado_scaffold.release ARGS`, importing the package from ``pythonpath``
     (a clone's generator/ folder, as its editable install does, or an installed copy)."""
     return subprocess.run(
-        [sys.executable, "-m", "tornado_scaffold.history", *args],
+        [sys.executable, "-m", "tornado_scaffold.release", *args],
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(pythonpath), "HOME": str(cwd / "home")},
         capture_output=True,
@@ -108,17 +108,35 @@ def test_recording_writes_the_repository_bundle(checkout, tmp_path):
     ours = BUNDLE.read_bytes()
     _set_version(checkout, "9.9.9")
 
-    done = _history(checkout / "generator", "record", cwd=tmp_path)
+    done = _release(checkout / "generator", "record", cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr
     assert str(bundle) in done.stdout
     assert history.releases(bundle) == [*history.releases(BUNDLE), "9.9.9"]
     assert history.problems(bundle, checkout, "9.9.9") == []
     assert BUNDLE.read_bytes() == ours  # the package running the tests is untouched
-    listed = _history(checkout / "generator", "list", cwd=tmp_path)
+    listed = _release(checkout / "generator", "list", cwd=tmp_path)
     assert listed.stdout.split() == history.releases(bundle)
-    again = _history(checkout / "generator", "record", cwd=tmp_path)
+    again = _release(checkout / "generator", "record", cwd=tmp_path)
     assert again.returncode == 0 and "recorded already" in again.stdout
+
+
+def test_the_former_name_of_the_release_tool_says_where_it_went(checkout, tmp_path):
+    bundle = checkout / "generator" / "tornado_scaffold" / "history.bundle"
+    before = bundle.read_bytes()
+    _set_version(checkout, "9.9.9")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tornado_scaffold.history", "record"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(checkout / "generator")},
+        capture_output=True,
+        text=True,
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ") and "tornado_scaffold.release record" in done.stderr
+    assert bundle.read_bytes() == before
 
 
 def test_recording_refuses_a_development_version(checkout, tmp_path):
@@ -126,7 +144,7 @@ def test_recording_refuses_a_development_version(checkout, tmp_path):
     before = bundle.read_bytes()
     _set_version(checkout, "9.9.9.dev0")
 
-    done = _history(checkout / "generator", "record", cwd=tmp_path)
+    done = _release(checkout / "generator", "record", cwd=tmp_path)
 
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and "development version" in done.stderr
@@ -155,7 +173,7 @@ def test_an_installed_package_runs_and_refuses_to_record(tmp_path):
     assert (site / "tornado_scaffold" / "_template" / "copier.yml").is_file() and bundle.is_file()
     before = bundle.read_bytes()
 
-    refused = _history(site, "record", cwd=tmp_path)
+    refused = _release(site, "record", cwd=tmp_path)
     env = {**os.environ, "PYTHONPATH": str(site), "HOME": str(tmp_path / "home")}
     made = subprocess.run(
         [sys.executable, "-m", "tornado_scaffold", "new", "app", "--defaults"],

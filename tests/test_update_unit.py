@@ -8,13 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tornado_scaffold.commands.update import (
-    Updated,
-    changed,
-    conflicts,
-    requirements_changed,
-    rollback,
-)
+from tornado_scaffold.commands.update import Updated, conflicts, requirements_changed
+from tornado_scaffold.gitrepo import changed, restore_head
 
 GIT_ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1"}
 
@@ -85,7 +80,7 @@ def test_rollback_restores_the_committed_state(repo):
     (sub / ".venv").mkdir()
     (sub / ".venv" / "keep").write_text("ignored\n")
 
-    rollback(sub)
+    restore_head(sub)
 
     assert git(repo, "status", "--porcelain", "--", "sub") == ""
     assert (sub / "a.txt").read_text() == "ours\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,16 @@ def read_file(path: Path) -> dict[str, Any]:
     """A YAML answers file; Copier's own keys (``_commit``, ``_src_path``...) are ignored."""
     data = read_mapping(path, f"answers file {path}", "fix it (a YAML mapping, key: value)")
     return {key: value for key, value in data.items() if not key.startswith("_")}
+
+
+def from_options(
+    questions: dict[str, Question], data: Sequence[str] = (), answers_file: Path | None = None
+) -> dict[str, Any]:
+    """The answers given on the command line, checked and typed: the ``--answers-file``
+    (when given), each ``--data KEY=VALUE`` overriding it."""
+    given = read_file(answers_file) if answers_file is not None else {}
+    given.update(parse_data(list(data)))
+    return coerce(given, questions)
 
 
 def coerce(answers: dict[str, Any], questions: dict[str, Question]) -> dict[str, Any]:

@@ -114,8 +114,8 @@ def _root(
     """Generate ready-to-run Tornado projects and keep them up to date."""
 
 
-@app.command(cls=_Command)
-def new(
+@app.command("new", cls=_Command)
+def new_project(
     dest: Annotated[
         Path,
         typer.Argument(metavar="DEST", help="Folder to create (must be missing or empty)."),
@@ -155,9 +155,9 @@ def new(
       tornado-scaffold new shop --data project_name="Shop" --data port=8000
     """
     with _reported("nothing was written"):
-        from tornado_scaffold.commands.new import new as create
+        from tornado_scaffold.commands.new import new
 
-        created = create(
+        created = new(
             dest,
             answers_file=answers_file,
             data=data or [],
@@ -215,8 +215,8 @@ ProjectArgument = Annotated[
 ]
 
 
-@app.command(cls=_Command)
-def update(
+@app.command("update", cls=_Command)
+def update_project(
     path: ProjectArgument = Path("."),
     data: DataOption = None,
     pretend: Annotated[
@@ -241,9 +241,9 @@ def update(
       tornado-scaffold update path/to/project --data websocket=true
     """
     with _reported("the project was left unchanged"):
-        from tornado_scaffold.commands.update import update as bring
+        from tornado_scaffold.commands.update import update
 
-        done = bring(path, data or [], pretend=pretend)
+        done = update(path, data or [], pretend=pretend)
     if done.nothing_to_do:
         typer.echo(f"{done.path} is already at template {done.to_version}: nothing to update")
         return
@@ -325,6 +325,6 @@ def run() -> int:
 
 
 def main() -> None:
-    from tornado_scaffold.entry import main as program
+    from tornado_scaffold import entry
 
-    program()
+    entry.main()

@@ -2,7 +2,7 @@
 
 This is the one module that imports Copier (about half a second, so only when a
 command renders). It owns the settings every run uses, the translation of Copier's
-errors into one-line messages, and the answers Copier returns. Copier's temporary
+errors into one-line messages, and the answers Copier records. Copier's temporary
 folders go in a folder of our own that is removed whatever happens, even when a
 signal interrupts Copier before it could note where it cloned the template.
 """
@@ -21,15 +21,25 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
+
 from tornado_scaffold import interrupts
 from tornado_scaffold.answers import shown
 from tornado_scaffold.errors import Interrupted, ScaffoldError
+from tornado_scaffold.generated import ANSWERS_FILE
 from tornado_scaffold.questions import Question
 
 # Every run: no prompt for overwrites (the destination is a fresh scratch folder or a
 # clean repository), no output of Copier's own, and no template code run on the machine.
 _SETTINGS = {"quiet": True, "overwrite": True, "unsafe": False}
 
+# What this module replaces inside Copier, where Copier has no public way to ask for it.
+GIT_INDEX_STEP = "_sync_git_index_executable_bit"  # a method of copier._main.Worker
+PROMPT = "unsafe_prompt"  # the function copier._main asks each question with
+
+# Copier raises these as plain ValueErrors (a wrong type of answer as its public
+# InvalidTypeError) and names the question only in its English message: the wording is
+# pinned by tests/test_copier_adapter_unit.py, which fails naming the error that changed.
 _VALIDATION = re.compile(r"Validation error for question '(?P<key>[^']+)': (?P<msg>.*)", re.S)
 _REQUIRED = re.compile(r'Question "(?P<key>[^"]+)" is required')
 _CHOICE = re.compile(r"Invalid choice for '(?P<key>[^']+)'")
@@ -49,87 +59,102 @@ def copy(
     questions: dict[str, Question],
 ) -> dict[str, Any]:
     """Render template ``version`` from ``src`` into ``dest``; return the answers Copier
-    recorded (asked, given or defaulted), as written to ``.copier-answers.yml``."""
-
-    def run_copy() -> Any:
-        with new_project_worker()(
-            src_path=src,
-            dst_path=dest,
-            data=data,
-            user_defaults=user_defaults,
-            defaults=not ask,
-            vcs_ref=version,
-            **_SETTINGS,
-        ) as worker:
-            worker.run_copy()
-        return worker
-
+    recorded (asked, given or defaulted) in ``.copier-answers.yml``, without its own keys."""
     with _prompts_fit_the_terminal() if ask else contextlib.nullcontext():
-        worker = _run(run_copy, data, questions)
-    hidden = worker.answers.hidden
-    return {
-        key: value
-        for key, value in worker.answers.combined.items()
-        if key in worker.template.questions_data and key not in hidden
-    }
+        _run(
+            lambda: run_copy_new(
+                src_path=src,
+                dst_path=dest,
+                data=data,
+                user_defaults=user_defaults,
+                defaults=not ask,
+                vcs_ref=version,
+                **_SETTINGS,
+            ),
+            data,
+            questions,
+        )
+    # Copier's record of the answers is the file it wrote: what update reads back later.
+    recorded = yaml.safe_load((dest / ANSWERS_FILE).read_text(encoding="utf-8")) or {}
+    return {key: value for key, value in recorded.items() if not key.startswith("_")}
 
 
-def new_project_worker() -> type:
-    """``copier.run_copy``'s Worker, less a step that is a no-op for a new project.
+def run_copy_new(**options: Any) -> None:
+    """``copier.run_copy`` into a new project folder, less a step that is a no-op there.
 
     For each file it writes, Copier runs `git config` to learn whether the destination's
     git index needs an executable bit fixed (only when `core.fileMode` is false and the
     file is tracked). A new project's files are not tracked yet, so the answer never
     matters, and the 50-odd git processes were about half the time of `new` here
-    (bench/cli.py). Worker is Copier's internal class: if it changes, rendering still
-    works, only this saving goes.
+    (bench/cli.py). The step is a method of Copier's internal Worker class, replaced for
+    this call only: if it changes, rendering still works, only this saving goes
+    (tests/test_copier_adapter_unit.py says so).
     """
-    from copier._main import Worker
+    import copier
 
-    if not hasattr(Worker, "_sync_git_index_executable_bit"):
-        return Worker
+    def skipped(original: Callable[..., None]) -> Callable[..., None]:
+        def nothing_is_tracked(self: Any, *args: Any, **kwargs: Any) -> None:
+            pass
 
-    class NewProjectWorker(Worker):
-        def _sync_git_index_executable_bit(self, *args: Any, **kwargs: Any) -> None:
-            pass  # nothing is tracked in a new project
+        return nothing_is_tracked
 
-    return NewProjectWorker
+    with _replaced(getattr(_copier_main(), "Worker", None), GIT_INDEX_STEP, skipped):
+        copier.run_copy(**options)
+
+
+def _copier_main() -> Any:
+    """Copier's internal module ``copier._main``; None when this Copier has none."""
+    try:
+        import copier._main as copier_main
+    except ImportError:
+        return None
+    return copier_main
 
 
 @contextlib.contextmanager
-def _prompts_fit_the_terminal() -> Iterator[None]:
+def _replaced(
+    owner: Any, name: str, replacement: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> Iterator[None]:
+    """``owner.name`` is ``replacement(original)`` inside the block; nothing changes when
+    ``owner`` has no such attribute (another Copier version)."""
+    original = vars(owner).get(name) if owner is not None else None
+    if original is None:
+        yield
+        return
+    setattr(owner, name, replacement(original))
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
+def _prompts_fit_the_terminal() -> contextlib.AbstractContextManager[None]:
     """Copier's prompts, wrapped to the terminal's width.
 
     prompt_toolkit cuts a prompt line at the right edge instead of wrapping it, so a long
     help text or choice (the sign-in question, the OpenID Connect choice) lost its end at
     80 and even 120 columns. Copier asks each question through ``unsafe_prompt`` in its
-    internal ``copier._main``: if that changes, prompts still work, only the wrapping goes.
+    internal ``copier._main``: if that changes, prompts still work, only the wrapping goes
+    (tests/test_copier_adapter_unit.py says so).
     """
-    import copier._main as copier_main
 
-    original = getattr(copier_main, "unsafe_prompt", None)
-    if original is None:
-        yield
-        return
+    def fitted(original: Callable[..., Any]) -> Callable[..., Any]:
+        def prompt(questions: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+            width = max(shutil.get_terminal_size().columns, 40)
+            for question in questions:
+                message = question.get("message")
+                if isinstance(message, str):
+                    # After the question mark ("🎤 ": 3 columns); Copier ends it with "\n  ".
+                    question["message"] = _wrap(message.rstrip(), width - 4, "   ") + "\n  "
+                for choice in question.get("choices") or ():
+                    title = getattr(choice, "title", None)
+                    if isinstance(title, str):  # after the pointer and the box (" » ○ ")
+                        choice.title = _wrap(title, width - 6, " " * 5)
+            return original(questions, *args, **kwargs)
 
-    def fitted(questions: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
-        width = max(shutil.get_terminal_size().columns, 40)
-        for question in questions:
-            message = question.get("message")
-            if isinstance(message, str):
-                # After the question mark ("🎤 ": 3 columns); Copier ends it with "\n  ".
-                question["message"] = _wrap(message.rstrip(), width - 4, "   ") + "\n  "
-            for choice in question.get("choices") or ():
-                title = getattr(choice, "title", None)
-                if isinstance(title, str):  # after the pointer and the box (" » ○ ")
-                    choice.title = _wrap(title, width - 6, " " * 5)
-        return original(questions, *args, **kwargs)
+        return prompt
 
-    copier_main.unsafe_prompt = fitted
-    try:
-        yield
-    finally:
-        copier_main.unsafe_prompt = original
+    return _replaced(_copier_main(), PROMPT, fitted)
 
 
 def _wrap(text: str, width: int, indent: str) -> str:
@@ -193,7 +218,7 @@ def _run(call: Callable[[], _T], given: dict[str, Any], questions: dict[str, Que
 
 def message(error: Exception, given: dict[str, Any], questions: dict[str, Question]) -> str:
     """One actionable line for an error Copier raised while asking or rendering."""
-    from copier.errors import InteractiveSessionError
+    from copier.errors import InteractiveSessionError, InvalidTypeError
 
     text = str(error).strip()
     if isinstance(error, InteractiveSessionError):
@@ -205,7 +230,7 @@ def message(error: Exception, given: dict[str, Any], questions: dict[str, Questi
         return _invalid(match["key"], " ".join(match["msg"].split()), given, questions)
     if match := _REQUIRED.match(text):
         return f"missing required answer {match['key']}: pass --data {match['key']}=VALUE"
-    if match := _CHOICE.match(text) or _TYPE.search(text):
+    if match := _CHOICE.match(text) or (isinstance(error, InvalidTypeError) and _TYPE.search(text)):
         expected = ", ".join(questions[match["key"]].choices) if match["key"] in questions else ""
         return _invalid(match["key"], f"expected one of: {expected}", given, questions)
     if match := _REVISION.search(text):

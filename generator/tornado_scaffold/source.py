@@ -159,7 +159,8 @@ def ensure(install: Installation | None = None, also: str | None = None) -> str:
                 if repo.exists() and not (repo / ".git").is_dir():
                     shutil.rmtree(repo)  # a broken cache: rebuilt from the bundles
                 repo.mkdir(parents=True, exist_ok=True)
-                history.git("init", "--quiet", cwd=repo)  # harmless on an existing one
+                # Harmless on an existing repository.
+                gitrepo.git("init", "--quiet", cwd=repo, reproducible=True)
                 history.add_version(repo, install.root, install.version, install.bundle)
                 mark.parent.mkdir(exist_ok=True)
                 mark.write_text(stamp)

@@ -131,11 +131,7 @@ def new(
         src = source.ensure(install)
         text = source.copier_yml_of(src, version)
         questions, computed = parse_questions(text), computed_values(text)
-    given: dict[str, Any] = {}
-    if answers_file is not None:
-        given.update(answers.read_file(answers_file))
-    given.update(answers.parse_data(list(data)))
-    given = answers.coerce(given, questions)
+    given = answers.from_options(questions, data, answers_file)
     existing = check_destination(dest)
     ask = answers_file is None and not defaults
     user_defaults = {}

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tornado_scaffold import answers, copier_adapter, generated, interrupts, source
+from tornado_scaffold import answers, copier_adapter, generated, gitrepo, interrupts, source
 from tornado_scaffold.errors import ScaffoldError
-from tornado_scaffold.gitrepo import git
 from tornado_scaffold.questions import Question
 
 _MARKER = b"<<<<<<< "
@@ -56,7 +55,7 @@ def update(
     path = path.resolve()
     project = generated.read(path, questions)
     generated.refuse_newer(project, install.version)
-    changes = answers.coerce(answers.parse_data(list(data)), questions)
+    changes = answers.from_options(questions, data)
     changes = {k: v for k, v in changes.items() if project.answers.get(k) != v}
     refuse_unsafe_tree(path)
     source.ensure(install, also=project.source)
@@ -77,34 +76,20 @@ def update(
 
 def refuse_unsafe_tree(path: Path) -> None:
     """Copier's merge needs git, and a clean tree is what makes the update reviewable."""
-    if git("rev-parse", "--is-inside-work-tree", cwd=path, check=False).returncode:
+    if not gitrepo.is_work_tree(path):
         raise ScaffoldError(
             f"{path} is not a git repository: run `git init && git add -A && git commit` first"
         )
-    if git("status", "--porcelain", "--", ".", cwd=path).stdout.strip():
+    if not gitrepo.is_clean(path):
         raise ScaffoldError(
             f"{path} has uncommitted changes: commit or stash them first, "
             "so the update can be reviewed and undone"
         )
 
 
-_NAMES = ("--name-only", "--relative")
-
-
-def _names(done: Any) -> list[str]:
-    return [name for name in done.stdout.split("\0") if name]
-
-
-def changed(path: Path) -> list[str]:
-    """Files under ``path`` that differ from HEAD, plus new ones (relative to ``path``)."""
-    tracked = _names(git("diff", "-z", *_NAMES, "HEAD", cwd=path))
-    new = _names(git("ls-files", "-z", "--others", "--exclude-standard", cwd=path))
-    return sorted(set(tracked) | set(new))
-
-
 def conflicts(path: Path, candidates: list[str]) -> list[str]:
     """Files Copier left conflicted: unmerged, with inline markers, or ``*.rej`` files."""
-    found = set(_names(git("diff", "-z", *_NAMES, "--diff-filter=U", cwd=path)))
+    found = set(gitrepo.unmerged(path))
     for name in candidates:
         file = path / name
         if name.endswith(".rej"):
@@ -116,39 +101,25 @@ def conflicts(path: Path, candidates: list[str]) -> list[str]:
     return sorted(found)
 
 
-def rollback(path: Path) -> None:
-    """Undo a failed update; the tree was clean before, so HEAD is the user's state."""
-    git("reset", "--quiet", "--", ".", cwd=path, check=False)
-    git("checkout", "--quiet", "--", ".", cwd=path, check=False)
-    git("clean", "-fdq", "--", ".", cwd=path, check=False)  # only files the update added
-
-
 def _run(path: Path, version: str, changes: dict[str, Any], questions: dict[str, Question]) -> None:
     try:
         copier_adapter.update(path, version=version, data=changes, questions=questions)
         interrupts.checkpoint()  # the update is kept only when no signal came
-    except ScaffoldError as error:
-        rollback(path)
-        raise ScaffoldError(f"update failed, the project was left unchanged: {error}") from None
-    except OSError as error:
-        rollback(path)
-        raise ScaffoldError(
-            f"update failed, the project was left unchanged: {error.strerror or error}"
-        ) from None
-    except BaseException:  # an interrupt: leave the project as it was
-        rollback(path)
+    except BaseException as error:  # a failure or an interrupt: leave the project as it was
+        gitrepo.restore_head(path)  # the tree was clean before, so HEAD is the user's state
+        if isinstance(error, ScaffoldError):
+            raise ScaffoldError(f"update failed, the project was left unchanged: {error}") from None
+        if isinstance(error, OSError):
+            raise ScaffoldError(
+                f"update failed, the project was left unchanged: {error.strerror or error}"
+            ) from None
         raise
 
 
 def _preview(result: Updated, questions: dict[str, Question]) -> Updated:
     """Run the update on a clone of the project's repository; the project is never touched."""
-    path = result.path
-    top = Path(git("rev-parse", "--show-toplevel", cwd=path).stdout.strip())
-    prefix = git("rev-parse", "--show-prefix", cwd=path).stdout.strip()
     with interrupts.scratch_folder("tornado-scaffold-pretend-") as scratch:
-        clone = scratch / top.name
-        git("clone", "--quiet", "--no-hardlinks", str(top), str(clone), cwd=scratch)
-        copy = clone / prefix
+        copy = gitrepo.clone_into(result.path, scratch)
         _run(copy, result.to_version, result.changes, questions)
         return _outcome(result, copy)
 
@@ -157,12 +128,10 @@ def _outcome(result: Updated, tree: Path) -> Updated:
     """``result`` with what the update did to the work tree at ``tree``."""
     return dataclasses.replace(
         result,
-        status=git(
-            "status", "--short", "--untracked-files=all", "--", ".", cwd=tree
-        ).stdout.rstrip(),
-        stat=git("diff", "--stat", "--relative", "HEAD", cwd=tree).stdout.rstrip(),
-        removed=_names(git("diff", "-z", *_NAMES, "--diff-filter=D", "HEAD", cwd=tree)),
-        conflicts=conflicts(tree, changed(tree)),
+        status=gitrepo.status(tree),
+        stat=gitrepo.diff_stat(tree),
+        removed=gitrepo.deleted(tree),
+        conflicts=conflicts(tree, gitrepo.changed(tree)),
         requirements_changed=requirements_changed(tree),
     )
 
@@ -174,17 +143,16 @@ def requirements_changed(path: Path) -> bool:
     """Whether what the project at ``path`` installs differs from HEAD: its requirements
     files, or pyproject.toml's dependencies (any change to that file where Python has no
     TOML reader)."""
-    status = git("status", "--porcelain", "--untracked-files=all", "--", *REQUIREMENTS, cwd=path)
-    if status.stdout.strip():
+    if gitrepo.modified(path, *REQUIREMENTS):
         return True
     pyproject = path / "pyproject.toml"
-    if not git("diff", "--quiet", "HEAD", "--", "pyproject.toml", cwd=path, check=False).returncode:
+    if not gitrepo.differs_from_head(path, "pyproject.toml"):
         return False
     try:
         import tomllib
     except ImportError:  # Python 3.10
         return True
-    before = git("show", "HEAD:./pyproject.toml", cwd=path, check=False).stdout
+    before = gitrepo.at_head(path, "pyproject.toml")
     try:
         old, new = (tomllib.loads(text).get("project", {}) for text in (before, _read(pyproject)))
     except tomllib.TOMLDecodeError:
