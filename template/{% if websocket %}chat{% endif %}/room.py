@@ -55,7 +55,7 @@ class Member(Pingable, Protocol):
 
 
 class Store(Protocol):
-    """Where a room's messages and its whole membership are kept: all another store writes.
+    """Where a room's messages and its whole membership are kept: another store is these.
 
     The store tells its room what happens through ``Room.deliver`` (a stored message, in the
     store's order), ``Room.presence_changed`` (who joined or left the whole room),
