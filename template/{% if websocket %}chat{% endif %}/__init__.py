@@ -1,9 +1,10 @@
 """The chat module: a WebSocket chat room at /chat (the page) and /ws (the socket).
 
-``handlers.py`` holds the two handlers and the protocol, ``room.py`` the room in this
-process's memory, ``redis_room.py`` the same room shared through Redis by every process
-and machine that uses it, ``tuning.py`` what big rooms need. Below: the module's options
-and its part in app.py.
+``protocol.py`` holds the protocol (its frames, what clients may send), ``handlers.py`` the
+two handlers, ``room.py`` the room (members, delivery, presence) and the store that keeps it
+in this process's memory, ``redis_room.py`` the store that shares it through Redis with every
+process and machine that uses it, ``tuning.py`` what big rooms need. Below: the module's
+options and its part in app.py.
 """
 
 import logging
@@ -14,8 +15,9 @@ from urllib.parse import urlsplit
 import tornado.web
 from tornado.options import define, options
 
-from chat.handlers import MAX_TEXT, ChatHandler, ChatSocketHandler, parse_origins
-from chat.room import Room
+from chat.handlers import ChatHandler, ChatSocketHandler, parse_origins
+from chat.protocol import MAX_FRAME
+from chat.room import MemoryStore, Room, Store
 
 define(
     "redis_url",
@@ -45,10 +47,6 @@ define(
 )
 
 log = logging.getLogger(__name__)
-
-# The largest frame the room sends per message: a character takes at most 6 bytes in JSON
-# (a \u escape), and name, id and time add well under 1,000.
-MAX_FRAME = 6 * MAX_TEXT + 1000
 
 
 def redis_url() -> str:
@@ -87,15 +85,20 @@ def routes() -> list[tornado.web.URLSpec]:
     ]
 
 
-def make_room() -> Room:
-    """The room this process serves: in Redis when there is one, else in memory."""
+def make_store() -> Store:
+    """Where the room is kept: in Redis when there is one, else in this process's memory."""
     url = redis_url()
     if not url:
-        return Room(options.chat_history, options.ws_ping_interval)
+        return MemoryStore()
     # Imported only here: redis takes longer to import than Tornado, and not every app uses it.
-    from chat.redis_room import RedisRoom
+    from chat.redis_room import RedisStore
 
-    return RedisRoom(url, options.chat_history, options.ws_ping_interval)
+    return RedisStore(url)
+
+
+def make_room() -> Room:
+    """The room this process serves."""
+    return Room(make_store(), options.chat_history, options.ws_ping_interval)
 
 
 def settings() -> dict[str, Any]:

@@ -1,64 +1,40 @@
 """The chat's HTTP side: its page at /chat and the WebSocket endpoint at /ws.
 
-Protocol: JSON text frames over ``/ws?name=<display name>&after=<message id>``.
-
-- ``name``: 1 to 32 characters that show (no control, format or blank-looking ones), not
-  the name, as read ("Ada" is "ada"), of a signed-in member of the room; ignored for a
-  signed-in user, who chats under the name of the sign-in (a visitor who took it first is
-  refused then). ``after`` (optional): the id of the last message the page has.
-  A refused name or id gets an error frame, then the close code 4000: do not retry as is.
-- server to the new member: ``{"type": "welcome", "name": "<the name used>", "history":
-  [<message frames>], "available": true}``: the last ``--chat_history`` messages, or with
-  ``after`` the ones after it (up to that many), oldest first.
-- client to server: ``{"text": "...", "key": "<8 to 64 of A-Z a-z 0-9 - _>"}`` (text: at most
-  2,000 characters). ``key``, optional, names the message: a message sent again with the same
-  key within a few minutes is not stored again (a page resends what was not confirmed).
-- server to every member, the sender included once the message is stored: ``{"type":
-  "message", "id": "1700000000000-0", "name": "Alice", "text": "...", "sent_at": "<ISO 8601>",
-  "signed_in": false}``. Ids increase: a client may skip ids it already has.
-- server to every member, at most every half second: ``{"type": "presence", "count": 12,
-  "joined": ["Bob"], "left": [], "more": 0}`` (count: the whole room's connections; more:
-  names not listed). A name joins with its first connection in the room, leaves with its last.
-- server to every member: ``{"type": "status", "available": false}`` when messages can no
-  longer be stored (Redis is away), ``true`` when they can again.
-- server to the sender only: ``{"type": "error", "error": "<why>"}``, with ``"text"`` when a
-  message was not stored: ``"error": "not sent: ..."``. When the store did not answer in time
-  the message may or may not be stored: ``"error": "not confirmed: ...", "unconfirmed": true``
-  with ``"text"`` and ``"key"``, the key to send it again with (it is then stored once at most).
-  The connection stays open.
-
-Limits, each logged with the client's address: a client sending faster than ``--chat_rate``
-gets an error frame per refused message and is closed (1008) if it goes on; a client that
-leaves more than ``--ws_max_pending_bytes``, or ``MAX_WAITING`` frames, unsent is closed (1008)
-as too slow, whatever other members do; a message over ``--ws_max_message_size`` gets 1009.
+The frames the socket reads and writes are in chat/protocol.py; the limits it documents are
+enforced here, each logged with the client's address (logger ``chat.handlers``).
 """
 
 import asyncio
-import json
 import logging
-import re
 import time
-import unicodedata
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import tornado.iostream
 import tornado.websocket
 
-from chat.room import Room, RoomUnavailable, RoomUnconfirmed, encode, parse_id
+from chat import protocol
+from chat.protocol import (
+    MAX_NAME,
+    MAX_TEXT,
+    REFUSED,
+    encode,
+    name_key,
+    parse_chat_message,
+    parse_id,
+    parse_name,
+    signed_in_name,
+)
+from chat.room import Room, RoomUnavailable, RoomUnconfirmed
 from handlers.base import BaseHandler
 
 log = logging.getLogger(__name__)
 
-MAX_NAME = 32  # characters of a display name
-MAX_TEXT = 2000  # characters of a message; the page's input has the same maxlength
-REFUSED = 4000  # close code: the name or resume id was refused, reconnecting as is won't help
 # Frames a client may leave waiting in the server, besides --ws_max_pending_bytes: each also
 # holds a write future and a task, about 1.6 KiB, so a million small error replies would
 # otherwise cost gigabytes for a megabyte of output.
 MAX_WAITING = 1000
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}", re.ASCII)
 
 
 def normalize_origin(origin: str) -> str | None:
@@ -89,75 +65,6 @@ def parse_origins(value: str | Iterable[str]) -> frozenset[str]:
             raise ValueError(f"{item.strip()!r} is not an origin like https://example.com")
         origins.add(origin)
     return frozenset(origins)
-
-
-# Printable characters that show nothing: Hangul fillers, the blank Braille pattern, the
-# combining grapheme joiner, Khmer inherent vowels, variation selectors. A name made of them,
-# or hiding them beside letters ("Ada" + a filler), would pass for another, or for no one.
-_BLANK = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0") | frozenset(
-    map(chr, [*range(0x180B, 0x1810), *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)])
-)
-
-
-def visible(name: str) -> bool:
-    """Whether every character of ``name`` can be seen and something is: no control or format
-    character (right-to-left override...), no blank-looking one, one letter, digit or sign."""
-    return (
-        name.isprintable()
-        and _BLANK.isdisjoint(name)
-        and any(unicodedata.category(c)[0] in "LNPS" for c in name)
-    )
-
-
-def shorten(name: str) -> str:
-    """``name`` cut to MAX_NAME characters, with an ellipsis where it was cut."""
-    return name if len(name) <= MAX_NAME else name[: MAX_NAME - 1].rstrip() + "\u2026"
-
-
-def name_key(name: str) -> str:
-    """What two names that read the same share: "Ada", "ada" and "Ａｄａ" are one name."""
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
-
-
-def parse_name(name: str) -> str:
-    """A display name a visitor chose; ValueError with a reason the page can show."""
-    name = name.strip()
-    if not 1 <= len(name) <= MAX_NAME:
-        raise ValueError(f"name: choose 1 to {MAX_NAME} characters")
-    if not visible(name):
-        raise ValueError("name: letters, digits, punctuation and spaces only")
-    return name
-
-
-def signed_in_name(name: str) -> str:
-    """The name of a signed-in user (from the provider) as the chat shows it: what cannot be
-    seen (format characters such as U+202E, blank-looking ones) is dropped, a long one cut."""
-    kept = "".join(c for c in name if c.isprintable() and c not in _BLANK)
-    kept = " ".join(kept.split())
-    return shorten(kept) if visible(kept) else "user"
-
-
-def parse_chat_message(message: str | bytes) -> tuple[str, str | None]:
-    """The text and key of a client frame; ValueError with a reason the client can read."""
-    if isinstance(message, bytes):
-        raise ValueError("binary frames are not accepted: send JSON text")
-    try:
-        data = json.loads(message)
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        raise ValueError("message is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ValueError('message must be a JSON object like {"text": "..."}')
-    text = data.get("text")
-    if not isinstance(text, str):
-        raise ValueError('"text" must be a string')
-    if not text.strip():
-        raise ValueError('"text" must not be empty')
-    if len(text) > MAX_TEXT:
-        raise ValueError(f'"text" must be at most {MAX_TEXT} characters')
-    key = data.get("key")
-    if key is not None and not (isinstance(key, str) and _KEY.fullmatch(key)):
-        raise ValueError('"key" must be 8 to 64 letters, digits, "-" or "_"')
-    return text, key
 
 
 class RateLimit:
@@ -229,7 +136,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         # as it does past MAX_WAITING frames.
         self.ws_connection.stream.max_write_buffer_size = self.settings["chat_max_pending"]
         # Chat frames are small and wanted now: without this, Nagle's algorithm and delayed
-        # ACKs hold some back for 40 ms (tornado-scaffold's bench/chat.py measured it).
+        # ACKs can hold some back for tens of milliseconds.
         self.set_nodelay(True)
         try:
             user = self.get_current_user()  # (current_user would keep a copy per socket)
@@ -258,7 +165,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         """Tell the client why it cannot join (or stay), and close: 4000, do not retry as is."""
         self.room.leave(self)
         self.name = ""
-        self.send(encode({"type": "error", "error": reason}))
+        self.send(encode(protocol.error(reason)))
         self.close(REFUSED, "refused")
 
     async def on_message(self, message: str | bytes) -> None:
@@ -272,15 +179,14 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         try:
             text, key = parse_chat_message(message)
         except ValueError as error:
-            self.send(encode({"type": "error", "error": str(error)}))
+            self.send(encode(protocol.error(str(error))))
             return
         try:
             await self.room.post(self.name, text, self.signed_in, key)
         except RoomUnconfirmed as error:
-            frame = {"error": f"not confirmed: {error}", "text": text, "key": error.key}
-            self.send(encode({"type": "error", **frame, "unconfirmed": True}))
+            self.send(encode(protocol.not_confirmed(str(error), text, error.key)))
         except RoomUnavailable as error:
-            self.send(encode({"type": "error", "error": f"not sent: {error}", "text": text}))
+            self.send(encode(protocol.not_sent(str(error), text)))
 
     def allowed(self) -> bool:
         """Whether this frame is within --chat_rate; every frame counts, valid or not."""
@@ -296,7 +202,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         if self.rate.refused > self.rate.burst:  # it ignores the error frames
             self.drop(1008, "too many messages")
             return False
-        self.send(encode({"type": "error", "error": f"slow down: at most {limit:g} a second"}))
+        self.send(encode(protocol.error(f"slow down: at most {limit:g} a second")))
         return False
 
     def send(self, payload: str) -> bool:

@@ -1,4 +1,7 @@
-"""The chat room shared through Redis: every process, on every machine, using one Redis is one room.
+"""The chat's store in Redis: every process, on every machine, using one Redis is one room.
+
+``Room(RedisStore(url))``: the room (chat/room.py) does what it does in memory; this store keeps
+the messages and the whole room's membership.
 
 Redis keys, under a prefix ("chat:" by default):
 
@@ -18,11 +21,11 @@ Redis keys, under a prefix ("chat:" by default):
 A message is stored by a script that adds it to the stream unless its key (the page's, else a
 random one) is already there: a command repeated after a timeout, by redis-py or by the page,
 never stores a message twice. Every process, this one included, reads both streams with one
-blocking XREAD loop and delivers what it reads to its own members. So every member sees the
-same messages in the same order, the stream's, and a sender sees its message come back only
-once Redis has stored it. The stream ids ("<milliseconds>-<sequence>") are the message ids
-that pages resume from. A sender whose message Redis did not confirm in ``POST_PATIENCE``
-seconds is told so, with the key to send it again under.
+blocking XREAD loop and hands what it reads to its room, which delivers it to its own members.
+So every member sees the same messages in the same order, the stream's, and a sender sees its
+message come back only once Redis has stored it. The stream ids ("<milliseconds>-<sequence>")
+are the message ids that pages resume from. A sender whose message Redis did not confirm in
+``POST_PATIENCE`` seconds is told so, with the key to send it again under.
 
 Presence: each process renews a lease every ``HEARTBEAT`` second and sends, with it, how many
 connections it holds per name (absolute numbers: a late or repeated update does no harm).
@@ -52,7 +55,6 @@ import secrets
 import socket
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import redis.asyncio
@@ -61,10 +63,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from chat.room import MessageKey, Room, RoomUnavailable, RoomUnconfirmed, encode, parse_id
-
-if TYPE_CHECKING:
-    from chat.handlers import ChatSocketHandler
+from chat.protocol import parse_id
+from chat.room import Room, RoomUnavailable, RoomUnconfirmed
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,11 @@ return 0
 """
 
 
+def message(fields: dict[str, str]) -> tuple[str, str, bool]:
+    """(name, text, signed_in) of a message as the stream holds it."""
+    return fields["name"], fields["text"], fields["signed_in"] == "1"
+
+
 def where(url: str) -> str:
     """The Redis URL as the client reads it, database included, password left out: for the log."""
     parsed = parse_url(url)
@@ -194,19 +199,18 @@ def where(url: str) -> str:
     return f"{urlsplit(url).scheme}://{host}:{parsed.get('port', 6379)}/{db}"
 
 
-class RedisRoom(Room):
-    """The room kept in Redis at ``url``; what is not said here works as in ``Room``."""
+class RedisStore:
+    """A room's store in the Redis at ``url`` (chat.room.Store), its keys under ``prefix``."""
+
+    room: Room  # set by attach()
 
     def __init__(
         self,
         url: str,
-        history: int = 50,
-        ping_interval: float = 0.0,
         prefix: str = "chat:",
         block: float = BLOCK,
         heartbeat: float = HEARTBEAT,
     ) -> None:
-        super().__init__(history, ping_interval)
         self.block, self.heartbeat = block, heartbeat  # (tests shorten them)
         self.post_patience = POST_PATIENCE
         self.url = url
@@ -238,26 +242,24 @@ class RedisRoom(Room):
         self._full_update = True  # the next update sends every name (Redis may have lost some)
         self._touched: set[str] = set()  # fields whose connections changed since the update
         self._updating = asyncio.Lock()  # one update in flight: they arrive in order
-        self._going = False  # stopping: members' leaves are left to the lease
         self.available = False  # until the reader has reached Redis
         self._known = False  # whether the log has said if Redis can be reached
         self._tasks: list[asyncio.Task[None]] = []
         self._cursor: dict[str, str] = {}  # stream -> id of the last entry read
         self._stopping = asyncio.Event()
         self._publisher: asyncio.Task[None] | None = None
-        # Members who joined before this process first read the stream, and what they had.
-        self._early: dict[ChatSocketHandler, MessageKey | None] = {}
+
+    def attach(self, room: Room) -> None:
+        self.room = room
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._heartbeat())]
 
-    async def stop(self, timeout: float) -> bool:
+    async def stop(self, timeout: float) -> None:
+        # The room has closed its members without publishing their leaves: their names stay
+        # in Redis under this process's lease; whoever is not back (on another process) when
+        # it runs out is announced gone then, by the process that forgets this one.
         deadline = time.monotonic() + timeout
-        # The members' pages reconnect, most to another process: their leaves are not
-        # announced now. Their names stay in Redis under this process's lease; whoever is not
-        # back when it runs out is announced gone then, by the process that forgets this one.
-        self._going = True
-        closed = await super().stop(timeout)
         if self._publisher is not None:  # updates sent before, while the budget lasts
             await asyncio.wait([self._publisher], timeout=max(0.0, deadline - time.monotonic()))
         # Every task that uses the client ends before it closes: a command that the close
@@ -278,11 +280,10 @@ class RedisRoom(Room):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._send_presence(), max(0.1, deadline - time.monotonic()))
         await self.redis.aclose()
-        return closed
 
     # Messages: XADD, then the XREAD loop delivers ------------------------------------------
 
-    async def post(self, name: str, text: str, signed_in: bool, key: str | None = None) -> None:
+    async def append(self, name: str, text: str, signed_in: bool, key: str | None) -> None:
         if not self.available:  # nothing is sent: certainly not stored
             raise RoomUnavailable("the chat cannot reach its message store")
         key = key or secrets.token_urlsafe(12)
@@ -317,11 +318,12 @@ class RedisRoom(Room):
                     for script in (self._post, self._presence, self._held):
                         await self.redis.script_load(script.script)
                     if not cursor:
-                        cursor.update(await self._load_recent())
+                        messages, read_from = await self._load_recent()
+                        cursor.update(read_from)
                         # Members hear that the room is available before what they missed:
                         # whoever sees a message may send one.
                         self._set_available(True)
-                        self._catch_up()
+                        self.room.load_history(messages)
                     self._set_available(True)
                     await self._refresh()
                 if self._stopping.is_set():
@@ -339,64 +341,38 @@ class RedisRoom(Room):
                 cursor[stream] = entries[-1][0]
                 for entry_id, fields in entries:
                     if stream == self.messages_key:
-                        self.deliver(
-                            entry_id, fields["name"], fields["text"], fields["signed_in"] == "1"
-                        )
+                        self.room.deliver(entry_id, *message(fields))
                     else:
                         self._room_count = int(fields.get("count", self._room_count))
                         for key in json.loads(fields.get("signed_in", "[]")) or []:
-                            self.give_back(key)  # taken here before its owner signed in
+                            self.room.give_back(key)  # taken here before its owner signed in
                         # (Lua's cjson writes an empty list as {}.)
-                        self.presence_changed(
+                        self.room.presence_changed(
                             json.loads(fields["joined"]) or [], json.loads(fields["left"]) or []
                         )
 
-    def join(self, member: "ChatSocketHandler", after: MessageKey | None) -> None:
-        super().join(member, after)
-        if not self._cursor and member in self.members:  # its welcome could not hold history
-            self._early[member] = after
-        if member in self.members and member.signed_in:
-            self._touched.add("s:" + member.key)
-
-    def leave(self, member: "ChatSocketHandler") -> None:
-        if member in self.members and member.signed_in and not self._going:
-            self._touched.add("s:" + member.key)
-        super().leave(member)
-
-    async def signed_in_as(self, key: str) -> bool:
-        if await super().signed_in_as(key):
-            return True
+    async def signed_in_elsewhere(self, key: str) -> bool:
         try:
             args = [self.names_prefix, "s:" + key]
             return bool(await self._held(keys=[self.processes_key], args=args))
         except (RedisError, OSError):
             return False  # Redis is away: this process's members are all it can ask
 
-    def _catch_up(self) -> None:
-        """Send the members who joined before the first read what the stream held for them:
-        without it, what was posted elsewhere meanwhile would reach them only as history."""
-        early, self._early = self._early, {}
-        for member, after in early.items():
-            if member in self.members:
-                for key, frame in self.recent:
-                    if after is None or key > after:
-                        member.send(encode(frame))
-
-    async def _load_recent(self) -> dict[str, str]:
-        """Fill the recent messages from the stream; the XREAD cursor that follows them."""
+    async def _load_recent(
+        self,
+    ) -> tuple[list[tuple[str, str, str, bool]], dict[str, str]]:
+        """The recent messages in the stream, oldest first; the XREAD cursor that follows them."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xrevrange(self.messages_key, count=self.history)
+            pipe.xrevrange(self.messages_key, count=self.room.history)
             pipe.xrevrange(self.presence_key, count=1)
             messages, presence = await pipe.execute()
         if presence:
             self._room_count = int(presence[0][1].get("count", 0))
-        self.recent.clear()
-        for entry_id, fields in reversed(messages):
-            self.remember(entry_id, fields["name"], fields["text"], fields["signed_in"] == "1")
-        return {
+        cursor = {
             self.messages_key: messages[0][0] if messages else "0-0",
             self.presence_key: presence[0][0] if presence else "0-0",
         }
+        return [(entry_id, *message(fields)) for entry_id, fields in reversed(messages)], cursor
 
     def _set_available(self, available: bool, error: Exception | None = None) -> None:
         if available == self.available and self._known:
@@ -410,16 +386,17 @@ class RedisRoom(Room):
                 where(self.url),
                 error,
             )
-        self.send_all(encode({"type": "status", "available": available}))
+        self.room.status_changed()
 
     # Presence: each process's connections per name, and a lease -----------------------------
 
-    def publish_presence(self, joined: Iterable[str] = (), left: Iterable[str] = ()) -> None:
+    def publish_presence(
+        self, joined: Iterable[str] = (), left: Iterable[str] = (), keys: Iterable[str] = ()
+    ) -> None:
         # The names whose connections changed go out together, in one update per round trip;
         # the update script decides who joined or left the whole room.
-        if self._going:
-            return
         self._touched.update("n:" + name for name in (*joined, *left))
+        self._touched.update("s:" + key for key in keys)
         if self._publisher is None or self._publisher.done():
             self._publisher = asyncio.ensure_future(self._publish())
 
@@ -433,17 +410,18 @@ class RedisRoom(Room):
         async with self._updating:
             full, touched = self._full_update, self._touched
             self._touched = set()
+            room = self.room
             if full:
-                fields = {"n:" + name: n for name, n in self.names.items()}
-                fields.update(("s:" + key, n) for key, n in self.signed_in.items())
+                fields = {"n:" + name: n for name, n in room.names.items()}
+                fields.update(("s:" + key, n) for key, n in room.signed_in.items())
             else:
                 fields = {
-                    field: (self.names if field[0] == "n" else self.signed_in)[field[2:]]
+                    field: (room.names if field[0] == "n" else room.signed_in)[field[2:]]
                     for field in touched
                 }
             self._update += 1
             lease = self.heartbeat * HEARTBEAT_MISSES
-            args = [self.process_id, self._update, int(full), len(self.members), lease]
+            args = [self.process_id, self._update, int(full), len(room.members), lease]
             args += [2 * self.heartbeat, PRESENCE_KEPT, self.names_prefix]
             args += [self._cursor.get(self.messages_key, "")]
             args += [item for pair in fields.items() for item in pair]
@@ -471,8 +449,8 @@ class RedisRoom(Room):
         """Drop the messages every live process has read, but not the newest history."""
         alive = await self.redis.zrange(self.processes_key, 0, -1)
         read = await self.redis.hmget(self.read_key, alive) if alive else []
-        newest = await self.redis.xrevrange(self.messages_key, count=self.history)
-        if len(newest) < self.history or not read or None in read:
+        newest = await self.redis.xrevrange(self.messages_key, count=self.room.history)
+        if len(newest) < self.room.history or not read or None in read:
             return  # a short stream, or a process that has not said what it read yet
         keep_from = min(parse_id(entry_id) for entry_id in [newest[-1][0], *read])
         minid = f"{keep_from[0]}-{keep_from[1]}"

@@ -1,16 +1,13 @@
 """Two devices for big rooms. They change what the chat costs, never what it does.
 
-Both stay because tornado-scaffold's ``bench/websocket.py`` measured them, 10,000 to 19,000
-connections to one process on a 2-core machine (Python 3.11, Tornado 6.6), each beside the
-chat without it in the same run:
-
-- ``RoomPinger``, one keep-alive timer for the whole room. Tornado's own
-  ``websocket_ping_interval`` arms a timer per connection: 16.3 KiB per idle connection
-  against 15.3 KiB with the room's timer (a minimal Tornado server: 14.9 KiB; target 1.1x).
-- ``HeapFreezer``: a full garbage-collector pass walks every tracked object, about 50 us per
-  open connection (0.5 s at 10,000), and the write futures of a broadcast soon trigger one
-  inside the next broadcast: a broadcast to 10,000 took 1,109 ms without it, 712 ms with it
-  (machine shared with other work; 694 ms against 349 ms in a quieter run).
+- ``RoomPinger`` keeps connections alive, and finds dead ones, with one timer for the whole
+  room. Tornado's own ``websocket_ping_interval`` arms a timer per connection, which costs
+  memory on every idle connection. ``PING_BATCH`` is how many members one round pings before
+  it lets other sockets in, so that a big room's round never holds the event loop for long.
+- ``HeapFreezer`` keeps the garbage collector out of broadcasts. A full collection walks
+  every tracked object, a cost that grows with every open connection, and the write futures
+  of a broadcast soon start one in the middle of the next broadcast. ``freeze_from`` is the
+  room size from which the heap is frozen: below it a collection is cheap.
 
 A room of a few hundred connections needs neither; they cost nothing until it grows.
 """
@@ -21,17 +18,23 @@ import logging
 import secrets
 from collections.abc import Set
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import tornado.ioloop
-import tornado.websocket
-
-if TYPE_CHECKING:
-    from chat.handlers import ChatSocketHandler
 
 log = logging.getLogger(__name__)
 
 PING_BATCH = 500  # members pinged between two turns of the event loop
+
+
+class Pingable(Protocol):
+    """What the pinger needs of a connection (chat.handlers.ChatSocketHandler is one)."""
+
+    awaiting_pong: bool  # pinged, and not heard from since
+
+    def ping_once(self, token: bytes) -> None: ...
+
+    def drop(self, code: int, reason: str, level: int = logging.WARNING) -> None: ...
 
 
 class RoomPinger:
@@ -42,7 +45,7 @@ class RoomPinger:
     nothing about the peer.
     """
 
-    def __init__(self, members: Set["ChatSocketHandler"], interval: float) -> None:
+    def __init__(self, members: Set[Pingable], interval: float) -> None:
         self.members = members
         self.interval = interval
         self.token = b""
