@@ -187,8 +187,8 @@ def untuned(project: Path, dest: Path, what: str) -> Path:
             ),
             (
                 "chat/__init__.py",
-                '"nav": [("Chat", "chat")],',
-                '"nav": [("Chat", "chat")], "websocket_ping_interval": options.ws_ping_interval,',
+                '"chat_rate": options.chat_rate,',
+                '"chat_rate": options.chat_rate, "websocket_ping_interval": options.ws_ping_interval,',
             ),
         ],
     }[what]

@@ -1,10 +1,11 @@
 """The access log: every request accounted for, at a fraction of a line per request.
 
 Tornado logs one line per request, and formatting and writing it costs about a tenth of a
-rendered page's time (bench/README.md, "access log"). By default (``--access_log=summary``)
-errors (4xx, 5xx) and slow requests (``--slow_request`` seconds) still get their own line,
-as Tornado writes it, while the others are counted: every ``--access_log_interval`` seconds
-one line per status, method and handler gives their number, mean and longest time.
+rendered page's time (tornado-scaffold's benchmarks measured it). By default
+(``--access_log=summary``) errors (4xx, 5xx) and slow requests (``--slow_request`` seconds)
+still get their own line, as Tornado writes it, while the others are counted: every
+``--access_log_interval`` seconds one line per status, method and handler gives their
+number, mean and longest time.
 Handlers that set ``summarised = False`` (the health probe) are left out of the count: only
 their errors and slow requests are logged. ``--access_log=all`` writes a line for every
 request instead.

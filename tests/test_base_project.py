@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -20,12 +21,8 @@ from checks import (
 )
 from conftest import free_port, http_get, render, running_app
 
+# Besides the files the wheel installs (its list is pyproject.toml's: wheel_sources below).
 LAYOUT = [
-    "app.py",
-    "__main__.py",
-    "server.py",
-    "connections.py",
-    "workers.py",
     "handlers/__init__.py",
     "handlers/base.py",
     "handlers/main_handler.py",
@@ -58,9 +55,26 @@ def project(tmp_path_factory, home):
     )
 
 
+def wheel_sources(project: Path) -> list[str]:
+    """The files and folders the project's wheel installs, as its pyproject.toml lists them."""
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    return list(pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"])
+
+
 def test_layout(project):
     missing = [name for name in LAYOUT if not (project / name).is_file()]
     assert missing == []
+    assert "app.py" in wheel_sources(project) and "handlers" in wheel_sources(project)
+    # What the app runs from is what the wheel installs: each Python file and folder at the
+    # root but the tests (a file added to the template and not to pyproject.toml fails here).
+    at_root = {
+        p.name
+        for p in project.iterdir()
+        if (p.suffix == ".py" or p.is_dir())
+        and p.name not in ("tests", "__pycache__")
+        and not p.name.startswith(".")
+    }
+    assert at_root == set(wheel_sources(project))
     for module in ("auth", "chat", "echo"):  # the optional modules own these
         assert not (project / module).exists(), module
 

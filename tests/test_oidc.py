@@ -5,7 +5,7 @@ started once per test session on a free port. A generated project with
 ``auth_providers=oidc`` is booted as ``python app.py`` and driven like a browser through the
 provider's own login, consent and logout pages. The refusals a certified provider never causes
 (forged, expired or foreign ID tokens...) are the generated project's own tests, against the
-fake issuer in its tests/auth_fakes.py.
+fake issuer in its tests/oidc_fake.py.
 """
 
 from __future__ import annotations

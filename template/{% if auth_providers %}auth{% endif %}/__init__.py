@@ -13,6 +13,7 @@ from typing import Any
 import tornado.web
 from tornado.options import define, options
 
+import modules
 from auth.flow import Provider, ProviderConfig
 from auth.pages import LoginPageHandler, LogoutHandler, ProfileHandler
 from auth.providers import PROVIDERS
@@ -43,46 +44,39 @@ def provider_config(provider: Provider, value: Callable[[str], str] = configured
     return ProviderConfig(provider.name, label, required=required, **values)
 
 
-def check() -> None:
-    configs = [(provider, provider_config(provider)) for provider in PROVIDERS]
-    for provider, config in configs:
-        provider.handler.check_config(config)
-    # Here, before any worker starts, so that each warning is logged once.
-    for provider, config in configs:
-        missing = config.missing()
-        if missing:
-            log.warning(
-                "%s sign-in is off: set %s (see %s)",
-                provider.label,
-                " and ".join(missing),
-                provider.docs,
+class Auth(modules.Module):
+    """Sign-in's part in app.py: pages and settings; it holds nothing open between requests."""
+
+    def check(self) -> None:
+        configs = [(provider, provider_config(provider)) for provider in PROVIDERS]
+        for provider, config in configs:
+            provider.handler.check_config(config)
+        # Here, before any worker starts, so that each warning is logged once.
+        for provider, config in configs:
+            missing = config.missing()
+            if missing:
+                log.warning(
+                    "%s sign-in is off: set %s (see %s)",
+                    provider.label,
+                    " and ".join(missing),
+                    provider.docs,
+                )
+
+    def routes(self) -> list[tornado.web.URLSpec]:
+        return [
+            tornado.web.url(r"/auth/login", LoginPageHandler, name="login"),
+            tornado.web.url(r"/auth/logout", LogoutHandler, name="logout"),
+            tornado.web.url(r"/profile", ProfileHandler, name="profile"),
+        ] + [
+            tornado.web.url(
+                f"/auth/{p.name}/login", p.handler, {"provider": p.name}, name=f"auth_{p.name}"
             )
+            for p in PROVIDERS
+        ]
 
-
-def routes() -> list[tornado.web.URLSpec]:
-    return [
-        tornado.web.url(r"/auth/login", LoginPageHandler, name="login"),
-        tornado.web.url(r"/auth/logout", LogoutHandler, name="logout"),
-        tornado.web.url(r"/profile", ProfileHandler, name="profile"),
-    ] + [
-        tornado.web.url(
-            f"/auth/{p.name}/login", p.handler, {"provider": p.name}, name=f"auth_{p.name}"
-        )
-        for p in PROVIDERS
-    ]
-
-
-def settings() -> dict[str, Any]:
-    return {
-        "auth_enabled": True,  # the layout shows the log-in link and the logout form
-        "login_url": "/auth/login",  # where @tornado.web.authenticated sends visitors
-        "auth_providers": {p.name: provider_config(p) for p in PROVIDERS},
-    }
-
-
-async def start(app: tornado.web.Application) -> None:
-    pass  # check() has said which providers lack their settings
-
-
-async def stop(app: tornado.web.Application, timeout: float) -> None:
-    pass  # sign-in holds nothing open between requests
+    def settings(self) -> dict[str, Any]:
+        return {
+            "auth_enabled": True,  # the layout shows the log-in link and the logout form
+            "login_url": "/auth/login",  # where @tornado.web.authenticated sends visitors
+            "auth_providers": {p.name: provider_config(p) for p in PROVIDERS},
+        }

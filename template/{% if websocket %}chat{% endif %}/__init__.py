@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 import tornado.web
 from tornado.options import define, options
 
+import modules
+import server
 from chat.handlers import ChatHandler, ChatSocketHandler, parse_origins
 from chat.protocol import MAX_FRAME
 from chat.room import MemoryStore, Room, Store
@@ -54,37 +56,6 @@ def redis_url() -> str:
     return options.redis_url or os.environ.get("REDIS_URL", "")
 
 
-def check() -> None:
-    try:
-        parse_origins(options.ws_allowed_origins)  # a typo must not allow nothing, or all
-    except ValueError as error:
-        raise ValueError(f"--ws_allowed_origins: {error}") from None
-    url = redis_url()
-    if url and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-        # The URL may hold a password: name its scheme only.
-        scheme = urlsplit(url).scheme or "none"
-        raise ValueError(f"--redis_url must be redis://, rediss:// or unix://, not {scheme!r}")
-    if not url and options.processes != 1:
-        raise ValueError(
-            f"--processes={options.processes} needs --redis_url (or REDIS_URL): without Redis"
-            " each process would hold a chat room of its own"
-        )
-    if not 1 <= options.chat_history <= 10_000 or options.chat_rate < 0:
-        raise ValueError("--chat_history must be 1 to 10000 and --chat_rate at least 0")
-    if options.ws_max_pending_bytes < (options.chat_history + 1) * MAX_FRAME:
-        raise ValueError(
-            f"--ws_max_pending_bytes must hold the history sent to joiners: at least"
-            f" {(options.chat_history + 1) * MAX_FRAME} for --chat_history={options.chat_history}"
-        )
-
-
-def routes() -> list[tornado.web.URLSpec]:
-    return [
-        tornado.web.url(r"/chat", ChatHandler, name="chat"),
-        tornado.web.url(r"/ws", ChatSocketHandler, name="chat_ws"),
-    ]
-
-
 def make_store() -> Store:
     """Where the room is kept: in Redis when there is one, else in this process's memory."""
     url = redis_url()
@@ -101,22 +72,56 @@ def make_room() -> Room:
     return Room(make_store(), options.chat_history, options.ws_ping_interval)
 
 
-def settings() -> dict[str, Any]:
-    return {
-        "nav": [("Chat", "chat")],
-        "chat_room": make_room(),
-        "chat_rate": options.chat_rate,
-        "chat_max_pending": options.ws_max_pending_bytes,
-        "websocket_allowed_origins": parse_origins(options.ws_allowed_origins),
-        "websocket_max_message_size": options.ws_max_message_size,
-    }
+class Chat(modules.Module):
+    """The chat's part in app.py: its pages, settings and room (``app.chat_room``)."""
 
+    nav = (("Chat", "chat"),)
 
-async def start(app: tornado.web.Application) -> None:
-    await app.settings["chat_room"].start()
+    def check(self) -> None:
+        try:
+            parse_origins(options.ws_allowed_origins)  # a typo must not allow nothing, or all
+        except ValueError as error:
+            raise ValueError(f"--ws_allowed_origins: {error}") from None
+        url = redis_url()
+        if url and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+            # The URL may hold a password: name its scheme only.
+            scheme = urlsplit(url).scheme or "none"
+            raise ValueError(f"--redis_url must be redis://, rediss:// or unix://, not {scheme!r}")
+        if not url and options.processes != 1:
+            raise ValueError(
+                f"--processes={options.processes} needs --redis_url (or REDIS_URL): without"
+                " Redis each process would hold a chat room of its own"
+            )
+        if not 1 <= options.chat_history <= 10_000 or options.chat_rate < 0:
+            raise ValueError("--chat_history must be 1 to 10000 and --chat_rate at least 0")
+        history = options.chat_history
+        if options.ws_max_pending_bytes < (history + 1) * MAX_FRAME:
+            raise ValueError(
+                f"--ws_max_pending_bytes must hold the history sent to joiners: at least"
+                f" {(history + 1) * MAX_FRAME} for --chat_history={history}"
+            )
 
+    def routes(self) -> list[tornado.web.URLSpec]:
+        return [
+            tornado.web.url(r"/chat", ChatHandler, name="chat"),
+            tornado.web.url(r"/ws", ChatSocketHandler, name="chat_ws"),
+        ]
 
-async def stop(app: tornado.web.Application, timeout: float) -> None:
-    # HTTPServer.close_all_connections() leaves upgraded WebSockets alone: say "going away".
-    if not await app.settings["chat_room"].stop(timeout):
-        log.warning("Shutdown: some WebSocket clients did not close in time")
+    def settings(self) -> dict[str, Any]:
+        return {
+            "chat_rate": options.chat_rate,
+            "chat_max_pending": options.ws_max_pending_bytes,
+            "websocket_allowed_origins": parse_origins(options.ws_allowed_origins),
+            "websocket_max_message_size": options.ws_max_message_size,
+        }
+
+    def setup(self, app: server.Application) -> None:
+        app.chat_room = make_room()  # one per application; ChatSocketHandler.room reads it
+
+    async def start(self, app: server.Application) -> None:
+        await app.chat_room.start()
+
+    async def stop(self, app: server.Application, timeout: float) -> None:
+        # HTTPServer.close_all_connections() leaves upgraded WebSockets alone: say "going away".
+        if not await app.chat_room.stop(timeout):
+            log.warning("Shutdown: some WebSocket clients did not close in time")

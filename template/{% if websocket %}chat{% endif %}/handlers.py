@@ -119,7 +119,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
 
     @property
     def room(self) -> Room:
-        return self.settings["chat_room"]
+        return self.application.chat_room  # made by chat.Chat.setup()
 
     def check_origin(self, origin: str) -> bool:
         # Keep Tornado's same-origin rule (browsers do not apply it to WebSockets) and
