@@ -68,3 +68,4 @@ class ProfileHandler(BaseHandler):
     def get(self) -> None:
         config = self.settings["auth_providers"].get(self.current_user.get("provider"))
         self.render("profile.html", provider=config.label if config else "?")
+
