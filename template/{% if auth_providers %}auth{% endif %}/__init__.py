@@ -2,7 +2,7 @@
 
 ``config.py`` says what a provider is configured with, ``state.py`` keeps the logins in
 progress and guards against replays, ``flow.py`` holds the handler base classes every provider
-shares, ``pages.py`` the login, logout and profile pages,
+shares, ``pages.py`` the login, logout and profile pages and the header's sign-in links,
 ``<provider>.py`` each provider's handler. Below: the module's options (each provider's handler
 names its own) and its part in app.py.
 """
@@ -16,7 +16,7 @@ import tornado.web
 from tornado.options import define, options
 
 from auth.config import Provider, ProviderConfig, option_name, variable
-from auth.pages import LoginPageHandler, LogoutHandler, ProfileHandler
+from auth.pages import LoginPageHandler, LogoutHandler, ProfileHandler, SignInLinks
 from auth.providers import PROVIDERS
 
 # Each option wins over its environment variable; prefer the environment (command lines
@@ -76,9 +76,9 @@ def routes() -> list[tornado.web.URLSpec]:
 
 def settings() -> dict[str, Any]:
     return {
-        "auth_enabled": True,  # the layout shows the log-in link and the logout form
         "login_url": "/auth/login",  # where @tornado.web.authenticated sends visitors
         "auth_providers": {p.name: provider_config(p) for p in PROVIDERS},
+        "header": {"SignInLinks": SignInLinks},  # the log-in link, or the user and logout form
     }
 
 
