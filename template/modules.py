@@ -19,6 +19,8 @@ class Module:
 
     # The header's links to the module's pages: (label, route name).
     nav: tuple[tuple[str, str], ...] = ()
+    # What the module adds to the header after the links: (name, UI module), shown in order.
+    header: tuple[tuple[str, type[tornado.web.UIModule]], ...] = ()
 
     def check(self) -> None:
         """Refuse options that cannot work with a ValueError naming them."""

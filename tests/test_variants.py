@@ -125,9 +125,10 @@ def provider_env(providers: tuple[str, ...], base: str) -> dict[str, str]:
     env = {}
     for provider in providers:
         env[f"{provider.upper()}_URL"] = base  # OpenID Connect has none: it is ignored
-        for variable in SIGN_IN_PROVIDERS[provider]["variables"]:
-            suffix = variable.rsplit("_", 1)[-1].lower()  # ID, SECRET, ISSUER
-            env[variable] = base if suffix == "issuer" else f"{provider}-{suffix}"
+        for setting in SIGN_IN_PROVIDERS[provider]["required"]:  # the variable <P>_<SETTING>
+            suffix = setting.rsplit("_", 1)[-1]  # id, secret, issuer
+            value = base if suffix == "issuer" else f"{provider}-{suffix}"
+            env[f"{provider}_{setting}".upper()] = value
     return env
 
 

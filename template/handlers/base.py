@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 import tornado.web
+from tornado.escape import utf8
 
 from handlers.security import SecurityHeadersMixin
 
@@ -57,8 +58,6 @@ class BaseHandler(SecurityHeadersMixin, tornado.web.RequestHandler):
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
         namespace["project_name"] = self.settings["project_name"]
-        # The layout shows the log-in link and logout form only when sign-in is configured.
-        namespace["auth_enabled"] = self.settings.get("auth_enabled", False)
         # (label, route name) pairs for the header; make_app() fills them per enabled module.
         namespace["nav"] = self.settings.get("nav", ())
         return namespace
@@ -67,6 +66,15 @@ class BaseHandler(SecurityHeadersMixin, tornado.web.RequestHandler):
         if self.settings.get("serve_traceback") and "exc_info" in kwargs:
             return super().write_error(status_code, **kwargs)  # debug mode only
         self.render("error.html", status_code=status_code, reason=self._reason)
+
+
+class Header(tornado.web.UIModule):
+    """The parts the enabled modules add to the page header after its links: UI modules,
+    named in order in the ``header`` setting (make_app() fills it)."""
+
+    def render(self) -> bytes:
+        modules = self.ui["modules"]  # as templates call them: each one's resources collected
+        return b"".join(utf8(modules[name]()) for name in self.handler.settings.get("header", ()))
 
 
 class NotFoundHandler(BaseHandler):

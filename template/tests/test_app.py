@@ -7,6 +7,7 @@ import time
 from unittest import mock
 
 import pytest
+import tornado.web
 from tornado.escape import xhtml_escape
 from tornado.options import options
 from tornado.tcpclient import TCPClient
@@ -128,6 +129,25 @@ class AppTestCase(AsyncHTTPTestCase):
         with mock.patch.object(StaticFileHandler, "get_version") as get_version:
             self.assertEqual(self.fetch("/").body, first)
         get_version.assert_not_called()
+
+
+class HeaderTestCase(AsyncHTTPTestCase):
+    """The header shows, after its links, the UI modules the enabled modules name in it."""
+
+    def get_app(self):
+        class Greeting(tornado.web.UIModule):
+            def render(self) -> str:
+                return '<span class="greeting">Hi</span>'
+
+        app = make_app(cookie_secret="test-secret")
+        app.ui_modules["Greeting"] = Greeting
+        app.settings["header"] = [*app.settings["header"], "Greeting"]
+        return app
+
+    def test_a_module_adds_its_part_to_the_header(self):
+        body = self.fetch("/").body.decode()
+        nav = body[body.index("<nav>") : body.index("</nav>")]
+        self.assertTrue(nav.rstrip().endswith('<span class="greeting">Hi</span>'), nav)
 
 
 class CookieFlagsTestCase(AsyncHTTPTestCase):

@@ -1,8 +1,10 @@
 """The sign-in module: log in through tornado.auth with the providers of auth/providers.py.
 
-``flow.py`` holds the login flow every provider shares, ``pages.py`` the login, logout and
-profile pages, ``<provider>.py`` each provider's handler. Below: the module's options (each
-provider's handler names its own) and its part in app.py.
+``config.py`` says what a provider is configured with, ``state.py`` keeps the logins in
+progress and guards against replays, ``flow.py`` holds the handler base classes every provider
+shares, ``pages.py`` the login, logout and profile pages and the header's sign-in links,
+``<provider>.py`` each provider's handler. Below: the module's options (each provider's handler
+names its own) and its part in app.py.
 """
 
 import logging
@@ -14,34 +16,34 @@ import tornado.web
 from tornado.options import define, options
 
 import modules
-from auth.flow import Provider, ProviderConfig
-from auth.pages import LoginPageHandler, LogoutHandler, ProfileHandler
+from auth.config import Provider, ProviderConfig, option_name, variable
+from auth.pages import LoginPageHandler, LogoutHandler, ProfileHandler, SignInLinks
 from auth.providers import PROVIDERS
 
 # Each option wins over its environment variable; prefer the environment (command lines
 # show up in process lists). --<provider>_url points a provider at another host.
 for _provider in PROVIDERS:
-    for _field, _help in _provider.handler.options.items():
-        _key = f"{_provider.name}_{_field}"
+    for _setting, _help in _provider.handler.options.items():
         _text = _help.format(label=_provider.label)
-        define(_key, default="", help=f"{_text} (env {_key.upper()})")
+        _env = variable(_provider.name, _setting)
+        define(option_name(_provider.name, _setting), default="", help=f"{_text} (env {_env})")
 
 log = logging.getLogger(__name__)
 
 
-def configured(key: str) -> str:
-    """Option ``key`` if given, else its environment variable (``KEY``)."""
-    return options[key] or os.environ.get(key.upper(), "")
+def configured(provider: str, setting: str) -> str:
+    """The setting's option if given, else its environment variable."""
+    given = options[option_name(provider, setting)]
+    return given or os.environ.get(variable(provider, setting), "")
 
 
-def provider_config(provider: Provider, value: Callable[[str], str] = configured) -> ProviderConfig:
-    """A provider's settings: each of its options, by name (``value("github_client_id")``)."""
-    values = {name: value(f"{provider.name}_{name}") for name in provider.handler.options}
+def provider_config(
+    provider: Provider, value: Callable[[str, str], str] = configured
+) -> ProviderConfig:
+    """A provider's settings: each of its options (``value("github", "client_id")``)."""
+    values = {name: value(provider.name, name) for name in provider.handler.options}
     label = values.pop("label", "") or provider.label
-    # What sign-in cannot do without: the provider's variables in the table (<NAME>_<FIELD>).
-    prefix = f"{provider.name.upper()}_"
-    required = tuple(variable.removeprefix(prefix).lower() for variable in provider.variables)
-    return ProviderConfig(provider.name, label, required=required, **values)
+    return ProviderConfig(provider.name, label, required=provider.required, **values)
 
 
 class Auth(modules.Module):
@@ -74,9 +76,11 @@ class Auth(modules.Module):
             for p in PROVIDERS
         ]
 
+    # The header's log-in link, or the signed-in user and the logout form.
+    header = (("SignInLinks", SignInLinks),)
+
     def settings(self) -> dict[str, Any]:
         return {
-            "auth_enabled": True,  # the layout shows the log-in link and the logout form
             "login_url": "/auth/login",  # where @tornado.web.authenticated sends visitors
             "auth_providers": {p.name: provider_config(p) for p in PROVIDERS},
         }

@@ -1,33 +1,16 @@
-"""The login flow every provider shares: configuration, logins in progress, cookies, errors.
+"""The handler base classes every provider shares: callback URL, sign-in and errors.
 
 Each provider has its own module (``auth/<provider>.py``) whose ``LoginHandler`` derives from
 `ProviderLoginHandler` (or `OAuth2LoginHandler`). One URL, ``/auth/<provider>/login``, both
 starts the login (redirect to the provider) and receives the provider's callback, so only that
-URL must be registered there.
-
-A login in progress lives in its own signed cookie, named after its ``state``, until the
-provider sends the user back: two logins started in one browser do not overwrite each other,
-and a callback with a wrong ``state`` finds no cookie and leaves the real login alone. The
-callback uses the cookie up. What stops a replayed callback:
-
-- in this browser: the cookie is cleared;
-- in this process: `FINISHED` remembers each finished login until its cookie would expire,
-  so even a copied cookie does not work twice;
-- in every process and on every machine: the provider accepts an authorization code once,
-  and PKCE (where the provider supports it) binds the code to the login that asked for it.
-  `FINISHED` is per process: with ``--processes`` or several machines a replay may reach a
-  process that has not seen the login, and then only the provider's rule holds.
+URL must be registered there. The logins in progress and the replay guard are auth/state.py's.
 """
 
 import base64
 import hashlib
 import json
 import logging
-import secrets
-import time
 import urllib.parse
-from collections import OrderedDict
-from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import tornado.auth
@@ -35,29 +18,18 @@ import tornado.escape
 import tornado.httpclient
 import tornado.web
 
+from auth import state
+from auth.config import ProviderConfig, option_name
+from auth.state import Login
 from handlers.base import USER_COOKIE, BaseHandler
 
 log = logging.getLogger(__name__)
 
-LOGIN_COOKIE = "auth_login_"  # + the start of the login's state: one cookie per login
-LOGIN_MAX_AGE = 600  # seconds: long enough to approve the app, short enough to limit replays
-MAX_LOGINS = 4  # logins in progress per browser; a new one beyond that drops the oldest
 MAX_NEXT = 2048  # longest ?next= page kept; a longer one falls back to the home page
 HTTP_TIMEOUT = 10.0  # seconds for each request this app makes to a provider
 # What a provider needs to sign the user out there too (OpenID Connect: the ID token, as
 # id_token_hint), in a signed cookie of its own: the user cookie never carries tokens.
 SIGN_OUT_COOKIE = "auth_sign_out"
-
-
-@dataclass(frozen=True)
-class Provider:
-    """A row of the provider table (auth/providers.py)."""
-
-    name: str  # in URLs (/auth/<name>/login), option and variable names
-    label: str  # shown to users
-    handler: type["ProviderLoginHandler"]
-    variables: tuple[str, ...]  # the environment variables it needs
-    docs: str  # how to register the app with the provider
 
 
 def shown_name(name: str, user_id: Any) -> str:
@@ -66,27 +38,6 @@ def shown_name(name: str, user_id: Any) -> str:
     characters) dropped, white space made single spaces; the user id when nothing is left."""
     kept = "".join(c if c.isprintable() else " " if c.isspace() else "" for c in name)
     return " ".join(kept.split()) or str(user_id)
-
-
-@dataclass(frozen=True)
-class ProviderConfig:
-    """One provider's settings, from options or environment (auth/__init__.py), never code."""
-
-    provider: str
-    label: str
-    client_id: str = ""
-    client_secret: str = ""
-    # Base URL that replaces the provider's public hosts (GitHub Enterprise, a proxy, a test
-    # fake); empty means the provider's real endpoints.
-    url: str = ""
-    issuer: str = ""  # OpenID Connect: the provider's issuer URL
-    scopes: str = ""  # OpenID Connect: space-separated; empty means the handler's default
-    required: tuple[str, ...] = ("client_id", "client_secret")  # fields sign-in cannot do without
-
-    def missing(self) -> list[str]:
-        """Names of the environment variables still to set; empty when sign-in can work."""
-        prefix = self.provider.upper()
-        return [f"{prefix}_{name.upper()}" for name in self.required if not getattr(self, name)]
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -109,80 +60,10 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
-def new_secret() -> str:
-    return secrets.token_urlsafe(32)  # 256 random bits, URL-safe
-
-
-def same(a: str, b: str) -> bool:
-    """Constant-time comparison of two strings of any characters."""
-    return secrets.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
-
-
 def pkce_challenge(verifier: str) -> str:
     """RFC 7636 S256: BASE64URL(SHA256(verifier)) without padding."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-@dataclass(frozen=True)
-class Login:
-    """A login in progress: what its callback must match, kept in a signed cookie."""
-
-    provider: str
-    state: str  # sent to the provider and back: ties the callback to this browser
-    next: str  # the page to go to once signed in (already checked by safe_next)
-    started: float  # time.time() when the login started
-    verifier: str  # PKCE code verifier: ties the authorization code to this login
-    nonce: str  # OpenID Connect: ties the ID token to this login
-
-    @classmethod
-    def new(cls, provider: str, next_page: str) -> "Login":
-        return cls(provider, new_secret(), next_page, time.time(), new_secret(), new_secret())
-
-    @property
-    def cookie(self) -> str:
-        return cookie_name(self.state)
-
-    @property
-    def expires(self) -> float:
-        return self.started + LOGIN_MAX_AGE
-
-
-def cookie_name(state: str) -> str:
-    # The start of the state is enough to tell a browser's logins apart; the whole state,
-    # inside the signed value, is what the callback must match.
-    return LOGIN_COOKIE + state[:16]
-
-
-class FinishedLogins:
-    """The logins this process finished, remembered until their cookies expire.
-
-    Bounded: past ``limit`` entries the oldest is forgotten (its replay then meets the
-    provider's one-use code). Per process: see the module docstring.
-    """
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self.limit = limit
-        self._expires: OrderedDict[str, float] = OrderedDict()  # state: expiry, oldest first
-
-    def __len__(self) -> int:
-        return len(self._expires)
-
-    def add(self, login: Login) -> bool:
-        """Remember ``login`` as finished; False if it was finished already (a replay)."""
-        now = time.time()
-        if self._expires.get(login.state, 0.0) > now:
-            return False
-        while self._expires:
-            oldest = next(iter(self._expires.values()))
-            if oldest > now and len(self._expires) < self.limit:
-                break
-            self._expires.popitem(last=False)
-        self._expires[login.state] = login.expires
-        return True
-
-
-FINISHED = FinishedLogins()
 
 
 class AuthBaseHandler(BaseHandler):
@@ -216,7 +97,8 @@ class ProviderLoginHandler(AuthBaseHandler):
     def check_config(cls, config: ProviderConfig) -> None:
         """Raise ValueError, naming the option, for a setting that cannot work."""
         if config.url and not config.url.startswith(("https://", "http://")):
-            raise ValueError(f"--{config.provider}_url must be an http(s) URL, got {config.url!r}")
+            option = option_name(config.provider, "url")
+            raise ValueError(f"--{option} must be an http(s) URL, got {config.url!r}")
 
     @classmethod
     async def logout_url(cls, config: ProviderConfig, return_to: str, hint: str) -> str | None:
@@ -260,59 +142,20 @@ class ProviderLoginHandler(AuthBaseHandler):
         return f"{self.request.protocol}://{self.request.host}{route}"
 
     def start_login(self) -> Login:
-        """A new login with the validated next page, saved in its own cookie until the callback."""
-        self.drop_old_logins()
-        login = Login.new(self.provider, safe_next(self.get_argument("next", None)))
-        self.set_signed_cookie(
-            login.cookie,
-            json.dumps(asdict(login)),
-            expires_days=None,
-            max_age=LOGIN_MAX_AGE,
-        )
-        return login
-
-    def drop_old_logins(self) -> None:
-        """Keep the browser's logins in progress under MAX_LOGINS: clear the oldest and stale."""
-        logins = []
-        for name in self.request.cookies:
-            if name.startswith(LOGIN_COOKIE):
-                login = self.read_login(name)
-                if login is None:
-                    self.clear_cookie(name)
-                else:
-                    logins.append(login)
-        logins.sort(key=lambda login: login.started)
-        for login in logins[: max(0, len(logins) - MAX_LOGINS + 1)]:
-            self.clear_cookie(login.cookie)
-
-    def read_login(self, name: str) -> Login | None:
-        """The login saved in cookie ``name``, or None if absent, forged, expired or malformed."""
-        raw = self.get_signed_cookie(name, max_age_days=LOGIN_MAX_AGE / 86400)
-        if raw is None:
-            return None
-        try:
-            return Login(**json.loads(raw.decode("utf-8")))
-        except (UnicodeDecodeError, ValueError, TypeError):
-            return None
+        """A new login going to the validated ?next= page (auth/state.py keeps it)."""
+        return state.start(self, self.provider, safe_next(self.get_argument("next", None)))
 
     def finish_login(self) -> Login | None:
-        """The login this callback finishes, used up; None (the page refuses it) if there is none.
-
-        Only the cookie named after the returned ``state`` is read and cleared: a forged
-        callback cannot cancel another login in progress.
-        """
-        state = self.get_argument("state", "")
-        login = self.read_login(cookie_name(state)) if state else None
-        if login is None or login.provider != self.provider or not same(login.state, state):
+        """The login this callback finishes, used up; None (the page refuses it) if none."""
+        try:
+            return state.finish(self, self.provider, self.get_argument("state", ""))
+        except state.InvalidState:
             log.warning("%s callback with a missing, wrong or expired state: refused", self.label)
             self.fail(403, "This sign-in link is invalid or has expired. Please start again.")
-            return None
-        self.clear_cookie(login.cookie)
-        if not FINISHED.add(login):
+        except state.Replayed:
             log.warning("%s callback replayed: refused", self.label)
             self.fail(403, "This sign-in link was used already. Please start again.")
-            return None
-        return login
+        return None
 
     def sign_in(self, user_id: Any, name: str, next_page: str | None) -> None:
         """Set the user cookie and go to the page the user wanted (same site only)."""

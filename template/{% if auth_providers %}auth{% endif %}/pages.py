@@ -1,4 +1,5 @@
-"""The sign-in pages: the login page listing the providers, logout, and a profile page."""
+"""The sign-in pages (the login page listing the providers, logout, a profile page) and the
+header's sign-in links."""
 
 import tornado.web
 from tornado.httputil import url_concat
@@ -68,3 +69,11 @@ class ProfileHandler(BaseHandler):
     def get(self) -> None:
         config = self.settings["auth_providers"].get(self.current_user.get("provider"))
         self.render("profile.html", provider=config.label if config else "?")
+
+
+class SignInLinks(tornado.web.UIModule):
+    """The header's part (app.py shows each module's ``header``): a log-in link, or the user's
+    name, linking to the profile, and the logout form."""
+
+    def render(self) -> bytes:
+        return self.render_string("sign_in_links.html")

@@ -76,7 +76,8 @@ def next_steps(
     ]
     for name in answers.get("auth_providers") or []:
         row = providers.get(name, {})
-        variables = row.get("variables") or []
+        # Setting <s> of provider <p> is the variable <P>_<S> (copier.yml, sign_in_providers).
+        variables = [f"{name}_{setting}".upper() for setting in row.get("required") or []]
         if variables:
             steps.append(
                 Step(
