@@ -188,7 +188,8 @@ def untuned(project: Path, dest: Path, what: str) -> Path:
             (
                 "chat/__init__.py",
                 '"chat_rate": options.chat_rate,',
-                '"chat_rate": options.chat_rate, "websocket_ping_interval": options.ws_ping_interval,',
+                '"chat_rate": options.chat_rate, '
+                '"websocket_ping_interval": options.ws_ping_interval,',
             ),
         ],
     }[what]

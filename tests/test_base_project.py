@@ -8,10 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from checks import (
     assert_lint_clean,

@@ -174,8 +174,11 @@ def test_variant(variant, tmp_path):
 
     # Its own tests run on uvloop, the loop the app runs on where it is installed (asyncio:
     # test_every_module_on_the_asyncio_loop), while the app is booted and probed.
-    # Its pages in Chromium: in test_every_module_on_the_asyncio_loop and test_base_project.
-    own_tests = start_own_tests(project, {"EVENT_LOOP": "uvloop"}, browser=False)
+    # Its pages in Chromium: in test_every_module_on_the_asyncio_loop and test_base_project;
+    # its Redis-trouble cases in the variants without sign-in and the every-module project.
+    own_tests = start_own_tests(
+        project, {"EVENT_LOOP": "uvloop"}, browser=False, redis_trouble=not providers
+    )
     try:
         with (
             provider_host() as base,
