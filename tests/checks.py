@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import itertools
 import os
 import re
 import shutil
@@ -58,6 +59,15 @@ def assert_no_copier_leftovers(project: Path) -> None:
             if not rel.startswith("templates/"):  # Tornado templates may print project_name
                 match = match or LEFTOVER_VALUE.search(text)
             assert match is None, f"unrendered Copier syntax in {rel}: {match.group(0)!r}"
+
+
+def assert_markdown_tables_end(project: Path) -> None:
+    """Every table of the README ends with a blank line: a line of text right under a table
+    is read as one more row of it (Jinja's whitespace control can eat that blank line)."""
+    lines = (project / "README.md").read_text(encoding="utf-8").splitlines()
+    for number, (line, after) in enumerate(itertools.pairwise(lines), start=2):
+        glued = line.startswith("|") and after.strip() and not after.startswith("|")
+        assert not glued, f"README.md line {number} runs into the table above it: {after!r}"
 
 
 def assert_tornado_templates_compile(project: Path) -> None:

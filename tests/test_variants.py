@@ -24,6 +24,7 @@ import pytest
 from checks import (
     SIGN_IN_PROVIDERS,
     assert_lint_clean,
+    assert_markdown_tables_end,
     assert_no_copier_leftovers,
     assert_own_tests_passed,
     assert_tornado_templates_compile,
@@ -169,6 +170,7 @@ def test_variant(variant, tmp_path):
     assert (project / "echo").is_dir() == tcp_echo
     assert (project / "auth").is_dir() == bool(providers)
     assert_no_copier_leftovers(project)
+    assert_markdown_tables_end(project)
     assert_tornado_templates_compile(project)
     assert_lint_clean(project)
 
