@@ -8,7 +8,7 @@ lines start with "worker N:", so that a person can tell them apart.
 
 The parent never blocks in ``os.wait()``: a signal that lands after Python last checked for
 signals and before the call would be noted but not acted on until some worker exited, and
-a stop would be lost (seen under load, 1 stop in about 600 sent just after a restart). It
+a stop would be lost (seen under load, for a stop sent just after a restart). It
 sleeps in ``select()`` on a pipe instead, which Python's signal handling writes a byte to
 (``signal.set_wakeup_fd``), and SIGCHLD tells it that a worker has ended.
 """

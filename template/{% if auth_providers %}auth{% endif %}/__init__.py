@@ -49,6 +49,9 @@ def provider_config(
 class Auth(modules.Module):
     """Sign-in's part in app.py: pages and settings; it holds nothing open between requests."""
 
+    # The header's log-in link, or the signed-in user and the logout form.
+    header = (("SignInLinks", SignInLinks),)
+
     def check(self) -> None:
         configs = [(provider, provider_config(provider)) for provider in PROVIDERS]
         for provider, config in configs:
@@ -75,9 +78,6 @@ class Auth(modules.Module):
             )
             for p in PROVIDERS
         ]
-
-    # The header's log-in link, or the signed-in user and the logout form.
-    header = (("SignInLinks", SignInLinks),)
 
     def settings(self) -> dict[str, Any]:
         return {
