@@ -4,7 +4,8 @@ Each module's package defines its own options, as Tornado's modules do, and one 
 of ``Module`` that overrides only the parts it has; ``app.py`` lists an instance of each in
 ``MODULES`` and calls them in this order: ``check()`` once before workers fork, then in
 each worker ``routes()``, ``settings()`` and ``setup(app)`` as the application is built,
-``start(app)`` once it listens and ``stop(app, timeout)`` on shutdown, in reverse order.
+``start(app)`` once it listens and ``stop(app, timeout)`` on shutdown, in reverse order;
+``ready(app)`` whenever ``/readyz`` is asked.
 """
 
 from typing import Any
@@ -38,6 +39,9 @@ class Module:
 
     async def start(self, app: server.Application) -> None:
         """Start serving, once the HTTP server listens."""
+
+    async def ready(self, app: server.Application) -> None:
+        """Raise if a service the module needs (a database, Redis) does not answer now."""
 
     async def stop(self, app: server.Application, timeout: float) -> None:
         """Stop within ``timeout`` seconds, once the HTTP server has stopped listening."""
