@@ -94,6 +94,7 @@ class Application(tornado.web.Application):
     """The Tornado application, counting requests in flight so shutdown can drain them."""
 
     requests_in_flight = 0  # kept by handlers.base.BaseHandler
+    modules: tuple[Any, ...] = ()  # the optional modules (app.py's MODULES), for /readyz
 
     async def drain(self, timeout: float) -> bool:
         """Wait until no request is in flight; False if ``timeout`` ran out first."""

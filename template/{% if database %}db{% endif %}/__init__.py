@@ -62,4 +62,3 @@ class Db(modules.Module):
             await asyncio.wait_for(app.db.dispose(), max(timeout, 0.1))
         except TimeoutError:
             log.warning("Shutdown: database connections did not close in time")
-

@@ -10,7 +10,12 @@ import sqlalchemy.exc
 import tornado.web
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 log = logging.getLogger(__name__)
 # Alembic reports each step at INFO: right for `alembic upgrade head` (its alembic.ini says
@@ -177,5 +182,6 @@ async def check_revision(url: URL, timeout: float) -> None:
     at = ", ".join(sorted(current)) or "none (empty)"
     raise ValueError(
         f"the database {shown(url)} is at revision {at}, behind this code's"
-        f" {', '.join(sorted(code))}: run `{UPGRADE}` (with the same DATABASE_URL), then start again"
+        f" {', '.join(sorted(code))}: run `{UPGRADE}`"
+        " (with the same DATABASE_URL), then start again"
     )

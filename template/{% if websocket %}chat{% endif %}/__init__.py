@@ -121,6 +121,11 @@ class Chat(modules.Module):
     async def start(self, app: server.Application) -> None:
         await app.chat_room.start()
 
+    async def ready(self, app: server.Application) -> None:
+        # The store watches its own connection (Redis); memory is always available.
+        if not app.chat_room.available:
+            raise ConnectionError("the chat's store (Redis) does not answer")
+
     async def stop(self, app: server.Application, timeout: float) -> None:
         # HTTPServer.close_all_connections() leaves upgraded WebSockets alone: say "going away".
         if not await app.chat_room.stop(timeout):
