@@ -58,6 +58,9 @@ class Db(modules.Module):
         await app.db.ping()
 
     async def stop(self, app: server.Application, timeout: float) -> None:
+        # The database stops last (it is the first module): requests in flight may still
+        # query it, so let them finish, as server.drain() would next, then close the pool.
+        await app.drain(timeout)
         try:
             await asyncio.wait_for(app.db.dispose(), max(timeout, 0.1))
         except TimeoutError:
