@@ -145,7 +145,9 @@ def test_a_project_of_an_earlier_release_updates_with_its_edits_kept(
     assert "<<<<<<<" not in "".join(p.read_text() for p in project.rglob("*.py"))
     assert_no_copier_leftovers(project)
     assert_lint_clean(project)
-    assert_own_tests_pass(project)
+    # The Chromium pages and the Redis-trouble cases (14 s of waiting) are the same code
+    # as in a new project, where test_variants and test_base_project run them.
+    assert_own_tests_pass(project, browser=False, redis_trouble=False)
 
     # Installed, it runs under its own name (earlier releases installed a .pth file instead).
     assert not (project / "corner_shop.pth").exists()
