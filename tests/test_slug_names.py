@@ -77,7 +77,9 @@ def every_module_project(tmp_path_factory, home) -> Path:
     return render(
         tmp_path_factory.mktemp("slugs") / "app",
         home,
-        auth_providers=["google", "github", "facebook", "twitter", "oidc"],
+        auth_providers=["google", "github", "facebook", "twitter", "oidc", "password"],
+        database=True,
+        blog=True,
         websocket=True,
         tcp_echo=True,
         git_init=False,
@@ -86,7 +88,7 @@ def every_module_project(tmp_path_factory, home) -> Path:
 
 def test_taken_names_are_the_dependency_closure(every_module_project):
     closure = _closure(_requirements(every_module_project))
-    for name in ("pyjwt", "cryptography", "cffi", "pluggy", "iniconfig", "packaging"):
+    for name in ("pyjwt", "cryptography", "cffi", "pluggy", "iniconfig", "packaging", "greenlet"):
         assert name in closure, name  # the walk does reach transitive dependencies
     names = set(closure)
     for dist in closure.values():
@@ -99,7 +101,9 @@ def test_taken_names_are_the_dependency_closure(every_module_project):
     assert sorted(set(taken) - names - ALSO_TAKEN) == [], "no longer installed: remove them"
 
 
-@pytest.mark.parametrize("slug", ["pyjwt", "pluggy", "iniconfig", "cffi", "pycparser", "py"])
+@pytest.mark.parametrize(
+    "slug", ["pyjwt", "pluggy", "iniconfig", "cffi", "pycparser", "py", "greenlet", "mdurl"]
+)
 def test_a_slug_taken_by_a_transitive_dependency_is_refused(tmp_path, home, slug):
     done = invoke(
         "new", tmp_path / "app", "--defaults", "--data", f"project_slug={slug}", home=home
