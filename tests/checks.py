@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import functools
 import itertools
 import os
@@ -11,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -21,6 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 COPIER_YML = yaml.safe_load((REPO / "copier.yml").read_text())
 QUESTION_KEYS = [k for k in COPIER_YML if not k.startswith("_")]
 SIGN_IN_PROVIDERS: dict[str, dict] = COPIER_YML["sign_in_providers"]["default"]
+# The providers that keep their accounts in the project's database: copier.yml refuses them
+# without database=true (test_variants checks that it does, and that no other is refused).
+NEEDS_DATABASE = ("password",)
 # Copier syntax that must never survive rendering. Tornado templates legitimately use
 # {{ }} and {% %}, so look for Copier's own names and Jinja-only keywords instead.
 _KEYS = "|".join(QUESTION_KEYS) + r"|_copier\w*"
@@ -213,8 +219,11 @@ def start_own_tests(
     """The project's own tests, started in the background (see assert_own_tests_passed):
     ``python -W error -m pytest``, in a fork of the warm interpreter where possible."""
     command = own_tests_command(project, browser, redis_trouble)
+    # A database project's tests run on SQLite unless the caller names a PostgreSQL server:
+    # not on whatever TEST_DATABASE_URL this run inherited (.ci/run exports one).
+    env = {"TEST_DATABASE_URL": "", **(env or {})}
     if warm.available():
-        return warm.Process(project, "pytest", command[5:], env or {})
+        return warm.Process(project, "pytest", command[5:], env)
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     return subprocess.Popen(
         command,
@@ -224,7 +233,7 @@ def start_own_tests(
             **clean,
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-            **(env or {}),
+            **env,
         },
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -233,7 +242,11 @@ def start_own_tests(
     )
 
 
-def assert_own_tests_passed(process: subprocess.Popen[str], timeout: float = 120) -> str:
+def assert_own_tests_passed(
+    process: subprocess.Popen[str], timeout: float = 120, postgresql: bool = False
+) -> str:
+    """The project's own tests passed, silently, and skipped nothing they should have run
+    (``postgresql``: they ran on PostgreSQL, so not even its PostgreSQL-only cases)."""
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -247,10 +260,11 @@ def assert_own_tests_passed(process: subprocess.Popen[str], timeout: float = 120
     # Only the PostgreSQL cases may skip, in a run on SQLite (no TEST_DATABASE_URL given):
     # the runs that give it run them.
     skips = [line for line in stdout.splitlines() if line.startswith("SKIPPED")]
-    hidden = [line for line in skips if POSTGRESQL_ONLY not in line]
+    hidden = [line for line in skips if postgresql or POSTGRESQL_ONLY not in line]
     if " skipped" in stdout and not skips:  # no reasons shown (-ra): count them all as hidden
         hidden = ["skipped"]
     assert not (REQUIRE_ALL and hidden), f"generated tests skipped:\n{stdout}"
+    assert not (postgresql and skips), f"tests skipped on PostgreSQL:\n{stdout}"
     return stdout
 
 
@@ -260,3 +274,78 @@ POSTGRESQL_ONLY = "on PostgreSQL only: set TEST_DATABASE_URL"
 
 def assert_own_tests_pass(project: Path, **options: bool) -> str:
     return assert_own_tests_passed(start_own_tests(project, **options))
+
+
+# --- the database module --------------------------------------------------------------------
+
+# The PostgreSQL server on which the tests make their throw-away databases: the variable the
+# generated projects' own tests read for the same purpose (tests/database.py there), else a
+# local server that trusts its postgres user, as CI's machine runs it.
+POSTGRESQL_SERVER = (
+    os.environ.get("TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1/postgres"
+)
+
+
+async def _postgresql(statement: str | None, database: str | None = None) -> None:
+    import asyncpg  # the generated projects' PostgreSQL driver, in the test extra
+
+    connection = await asyncpg.connect(POSTGRESQL_SERVER, database=database, timeout=5)
+    try:
+        if statement:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@functools.cache
+def postgresql_unreachable() -> str:
+    """Why ``POSTGRESQL_SERVER`` cannot be used by these tests; empty when it can."""
+    try:
+        asyncio.run(_postgresql(None))
+    except Exception as error:  # refused, unknown host, authentication, no asyncpg...
+        detail = " ".join(str(error).split())[:200]
+        return f"no PostgreSQL at TEST_DATABASE_URL or {POSTGRESQL_SERVER}: {detail}"
+    return ""
+
+
+def require_postgresql() -> None:
+    """Skip (under CI: fail) unless a PostgreSQL server is there for a throw-away database."""
+    reason = postgresql_unreachable()
+    require(not reason, reason)
+
+
+@contextlib.contextmanager
+def throw_away_postgresql_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database on ``POSTGRESQL_SERVER``, dropped afterwards (with any
+    connection still open to it): yields its URL."""
+    require_postgresql()
+    name = f"scaffold_{os.getpid()}_{os.urandom(4).hex()}"
+    asyncio.run(_postgresql(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_database(POSTGRESQL_SERVER, name)
+    finally:
+        asyncio.run(_postgresql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _with_database(url: str, name: str) -> str:
+    """``url`` naming the database ``name`` instead of its own."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def upgrade_database(project: Path, database_url: str = "") -> None:
+    """``alembic upgrade head`` in ``project``, as its README says, on ``database_url`` (by
+    default, as there, the SQLite file in its data/ folder)."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"alembic upgrade head:\n{done.stdout}{done.stderr}"

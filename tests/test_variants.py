@@ -1,9 +1,11 @@
 """Every combination of the optional modules: rendered, linted, its own tests run, booted and probed.
 
-websocket x tcp_echo x every subset of the sign-in providers of copier.yml. Each variant's own
-test suite runs in a subprocess while the variant is booted as ``python app.py`` in another
-and probed as real clients would: the suite spends much of its time waiting on sockets, so
-the two overlap.
+websocket x tcp_echo x every subset of the sign-in providers of copier.yml that work without
+a database; then a few variants with the database module (with and without its blog and
+password sign-in, on SQLite and on PostgreSQL), which changes how sign-in and pages are
+stored rather than how the other modules work. Each variant's own test suite runs in a
+subprocess while the variant is booted as ``python app.py`` in another and probed as real
+clients would: the suite spends much of its time waiting on sockets, so the two overlap.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from collections.abc import Iterator
 import pytest
 
 from checks import (
+    NEEDS_DATABASE,
+    POSTGRESQL_SERVER,
     SIGN_IN_PROVIDERS,
     assert_lint_clean,
     assert_markdown_tables_end,
@@ -29,11 +33,16 @@ from checks import (
     assert_own_tests_passed,
     assert_tornado_templates_compile,
     render_template,
+    require_postgresql,
     start_own_tests,
+    throw_away_postgresql_database,
+    upgrade_database,
 )
 from conftest import http_get, running_app
 
-PROVIDERS = tuple(SIGN_IN_PROVIDERS)
+# The product leaves out the providers that need the database module (password): the
+# database variants below and the every-module project have them.
+PROVIDERS = tuple(name for name in SIGN_IN_PROVIDERS if name not in NEEDS_DATABASE)
 VARIANTS = [
     (websocket, tcp_echo, providers)
     for websocket, tcp_echo in itertools.product((False, True), repeat=2)
@@ -156,6 +165,13 @@ def probe_login(app, provider: str, base: str) -> None:
         assert query["nonce"][0] and "openid" in query["scope"][0].split(), location
 
 
+def assert_static_checks(project) -> None:
+    assert_no_copier_leftovers(project)
+    assert_markdown_tables_end(project)
+    assert_tornado_templates_compile(project)
+    assert_lint_clean(project)
+
+
 @pytest.mark.parametrize("variant", VARIANTS, ids=map(variant_id, VARIANTS))
 def test_variant(variant, tmp_path):
     websocket, tcp_echo, providers = variant
@@ -169,10 +185,8 @@ def test_variant(variant, tmp_path):
     assert (project / "chat").is_dir() == websocket
     assert (project / "echo").is_dir() == tcp_echo
     assert (project / "auth").is_dir() == bool(providers)
-    assert_no_copier_leftovers(project)
-    assert_markdown_tables_end(project)
-    assert_tornado_templates_compile(project)
-    assert_lint_clean(project)
+    assert not (project / "db").exists() and not (project / "alembic.ini").exists()
+    assert_static_checks(project)
 
     # Its own tests run on uvloop, the loop the app runs on where it is installed (asyncio:
     # test_every_module_on_the_asyncio_loop), while the app is booted and probed.
@@ -209,25 +223,43 @@ def render_every_module(dest, project_name: str):
         project_name=project_name,
         websocket=True,
         tcp_echo=True,
-        auth_providers=list(PROVIDERS),
+        database=True,
+        blog=True,
+        auth_providers=list(SIGN_IN_PROVIDERS),
     )
+
+
+def probe_database(app, blog: bool) -> None:
+    """/readyz: the database answers; the blog's pages read it (or are not there)."""
+    ready = http_get(app.url + "/readyz")
+    assert ready.status == 200 and json.loads(ready.body) == {"status": "ready"}, ready.body
+    blog_page = http_get(app.url + "/blog")
+    assert blog_page.status == (200 if blog else 404), blog_page.body[:300]
 
 
 def test_every_module_on_the_asyncio_loop(tmp_path):
     """Where uvloop is missing, or with --event_loop=asyncio, the same project runs on asyncio:
-    its own tests, and the app booted and probed, saying which loop it serves on."""
-    providers = list(PROVIDERS)
+    its own tests, and the app booted (on the SQLite file `alembic upgrade head` makes in
+    data/, as its README says) and probed, saying which loop it serves on."""
+    providers = list(SIGN_IN_PROVIDERS)
     project = render_every_module(tmp_path / "proj", "Asyncio App")
     own_tests = start_own_tests(project, {"EVENT_LOOP": "asyncio"})
     try:
+        upgrade_database(project)
         with (
             provider_host() as base,
-            running_app(project, "--event_loop=asyncio", env=provider_env(providers, base)) as app,
+            running_app(
+                project,
+                "--event_loop=asyncio",
+                env={"DATABASE_URL": "", **provider_env(providers, base)},
+            ) as app,
         ):
             probe_websocket(app)
             probe_tcp_echo(app)
+            probe_database(app, blog=True)
             for provider in providers:
-                probe_login(app, provider, base)
+                if provider not in NEEDS_DATABASE:  # redirects to a provider, unlike these
+                    probe_login(app, provider, base)
             assert app.stop() == 0
             log = app.process.stderr.read()
     except BaseException:
@@ -238,9 +270,89 @@ def test_every_module_on_the_asyncio_loop(tmp_path):
     assert_own_tests_passed(own_tests)
 
 
-def test_variants_cover_every_sign_in_provider_of_copier_yml():
+# The database module's variants: (answers, the database they are booted and tested on).
+# The module changes where accounts and pages are kept, not how the other modules work, so
+# a few combinations stand for the product: the module alone; its defaults (the blog, whose
+# authors sign in with a password) on PostgreSQL, booted with two worker processes; and with
+# the chat and sign-in providers of both kinds. The every-module project has all of it.
+DATABASE_VARIANTS = {
+    "db": ({"blog": False}, "sqlite"),
+    "db-blog-postgresql": ({}, "postgresql"),
+    "ws-db-blog-password+github+oidc": (
+        {"websocket": True, "auth_providers": ["password", "github", "oidc"]},
+        "sqlite",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", DATABASE_VARIANTS)
+def test_database_variant(name, tmp_path):
+    answers, database = DATABASE_VARIANTS[name]
+    if database == "postgresql":
+        require_postgresql()  # before rendering: a machine without one skips at once
+    project = render_template(
+        tmp_path / "proj", project_name="Database App", database=True, **answers
+    )
+    websocket = answers.get("websocket", False)
+    blog = answers.get("blog", True)  # copier.yml's default, asked with the database
+    # Without answers for them, a blog's authors sign in with a password (copier.yml).
+    providers = answers.get("auth_providers", ["password"] if blog else [])
+    assert (project / "db").is_dir() and (project / "alembic.ini").is_file()
+    assert (project / "blog").is_dir() == blog
+    assert (project / "auth").is_dir() == bool(providers)
+    assert_static_checks(project)
+
+    on_postgresql = {"TEST_DATABASE_URL": POSTGRESQL_SERVER} if database == "postgresql" else {}
+    own_tests = start_own_tests(
+        project, {"EVENT_LOOP": "uvloop", **on_postgresql}, browser=False, redis_trouble=False
+    )
+    try:
+        with contextlib.ExitStack() as stack:
+            url, args = "", ()  # SQLite: the file `alembic upgrade head` makes in data/
+            if database == "postgresql":
+                url, args = (
+                    stack.enter_context(throw_away_postgresql_database()),
+                    ("--processes=2",),
+                )
+            upgrade_database(project, url)
+            base = stack.enter_context(provider_host())
+            env = {"DATABASE_URL": url, **provider_env(tuple(providers), base)}
+            app = stack.enter_context(running_app(project, *args, env=env, forked=True))
+            index = http_get(app.url + "/")
+            assert index.status == 200 and "Database App" in index.body
+            for _ in range(4 if args else 1):  # with two workers: likely each of them
+                probe_database(app, blog)
+            if websocket:
+                probe_websocket(app)
+            for provider in providers:
+                if provider not in NEEDS_DATABASE:
+                    probe_login(app, provider, base)
+            assert app.stop() == 0
+    except BaseException:
+        own_tests.kill()
+        own_tests.communicate()
+        raise
+    assert_own_tests_passed(own_tests, postgresql=database == "postgresql")
+    if database == "sqlite":
+        assert (project / "data" / "app.sqlite3").is_file()  # the README's default database
+
+
+def test_variants_cover_every_sign_in_provider_of_copier_yml(tmp_path):
+    """The product has every provider but those needing a database, which the database
+    variants have; copier.yml refuses exactly those without the database module."""
     covered = {provider for _, _, providers in VARIANTS for provider in providers}
-    assert covered == set(SIGN_IN_PROVIDERS) and len(VARIANTS) == 4 * 2 ** len(PROVIDERS)
+    assert covered == set(SIGN_IN_PROVIDERS) - set(NEEDS_DATABASE)
+    assert len(VARIANTS) == 4 * 2 ** len(PROVIDERS)
+    with_database = {
+        provider
+        for answers, _ in DATABASE_VARIANTS.values()
+        for provider in answers.get("auth_providers", ["password"])
+    }
+    assert set(NEEDS_DATABASE) <= with_database
+    for provider in NEEDS_DATABASE:
+        with pytest.raises(ValueError, match="also answer database=true"):
+            render_template(tmp_path / provider, project_name="No DB", auth_providers=[provider])
+        assert not (tmp_path / provider).exists()
 
 
 def imported_at_start(project) -> set[str]:
@@ -263,5 +375,6 @@ def test_start_up_imports_only_what_the_chosen_modules_need(tmp_path):
 
     every = render_every_module(tmp_path / "every", "Every App")
     loaded = imported_at_start(every)
-    assert {"auth.oidc", "chat.room", "echo.tcp_server", "tornado.websocket"} <= loaded
-    assert not {"redis", "jwt", "cryptography"} & loaded
+    assert {"auth.oidc", "chat.room", "echo.tcp_server", "tornado.websocket", "db.engine"} <= loaded
+    # Alembic comes with the revision check of `python app.py`, a driver with a connection.
+    assert not {"redis", "jwt", "cryptography", "alembic", "asyncpg", "aiosqlite"} & loaded
