@@ -156,12 +156,26 @@ def _sh_block(readme: str, heading: str) -> list[str]:
 def test_the_readme_commands_work_where_there_is_only_python3(tmp_path, home):
     """'Run it', verbatim, in a shell whose PATH has a python3 and no python, as on a stock
     Debian or Ubuntu: its last line serves the app. ('Test and lint' runs in the same
-    activated environment; the project's own tests run in every variant's test.)"""
+    activated environment; the project's own tests run in every variant's test.) The project
+    has the database, whose README adds a step, `alembic upgrade head`, the one command the
+    base project's block lacks; without it the app would refuse to start."""
     port = free_port()
-    project = render(tmp_path / "readme", home, project_name="Readme", port=port, git_init=False)
+    project = render(
+        tmp_path / "readme",
+        home,
+        project_name="Readme",
+        port=port,
+        database=True,
+        blog=False,
+        git_init=False,
+    )
     readme = (project / "README.md").read_text()
     *setup, serve = _sh_block(readme, "Run it")
     assert serve == f"python app.py --port={port}"
+    base = render(tmp_path / "base", home, project_name="Base", port=port, git_init=False)
+    assert _sh_block((base / "README.md").read_text(), "Run it") == [
+        line for line in setup if line != "alembic upgrade head"
+    ] + [serve]
     path = tmp_path / "bin"
     path.mkdir()
     python3 = Path(sys.base_prefix) / "bin" / "python3"  # a Python outside any venv
@@ -188,6 +202,7 @@ def test_the_readme_commands_work_where_there_is_only_python3(tmp_path, home):
             time.sleep(0.1)
         index = http_get(f"http://127.0.0.1:{port}/")
         assert index.status == 200 and "<title>Readme</title>" in index.body
+        assert http_get(f"http://127.0.0.1:{port}/readyz").status == 200  # the database answers
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0, output.read_text()[-5000:]
     finally:
@@ -196,6 +211,7 @@ def test_the_readme_commands_work_where_there_is_only_python3(tmp_path, home):
             process.wait()
     said = output.read_text()
     assert "COOKIE_SECRET is not set" not in said, said[-5000:]  # the README's export worked
+    assert (project / "data" / "app.sqlite3").is_file()  # made by the README's upgrade step
 
 
 def test_the_longest_slug_stays_lint_clean(tmp_path, home):
