@@ -27,11 +27,13 @@ SIGN_IN_PROVIDERS: dict[str, dict] = COPIER_YML["sign_in_providers"]["default"]
 # The providers that keep their accounts in the project's database: copier.yml refuses them
 # without database=true (test_variants checks that it does, and that no other is refused).
 NEEDS_DATABASE = ("password",)
+
 # Copier syntax that must never survive rendering. Tornado templates legitimately use
-# {{ }} and {% %}, so look for Copier's own names and Jinja-only keywords instead.
+# {{ }} and {% %}, so look for Copier's own names and Jinja-only keywords instead (Tornado's
+# own {% raw expression %} has an expression; Jinja's {% raw %} has none).
 _KEYS = "|".join(QUESTION_KEYS) + r"|_copier\w*"
 LEFTOVER_BLOCK = re.compile(
-    r"\{%-?\s*((if|elif|for)\s+(not\s+)?(" + _KEYS + r")\b|end(if|for|raw)\b|raw\b)"
+    r"\{%-?\s*((if|elif|for)\s+(not\s+)?(" + _KEYS + r")\b|end(if|for|raw)\b|raw\s*-?%\})"
 )
 LEFTOVER_VALUE = re.compile(r"\{\{-?\s*(" + _KEYS + r")\b")
 
