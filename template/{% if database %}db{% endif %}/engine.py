@@ -55,7 +55,11 @@ class UnusableURL(ValueError):
 
 def database_url(given: str = "") -> URL:
     """``given`` (--database_url), else DATABASE_URL, else the SQLite file in data/."""
-    raw = given or os.environ.get("DATABASE_URL", "") or f"sqlite+aiosqlite:///{DEFAULT_FILE}"
+    raw = given or os.environ.get("DATABASE_URL", "")
+    if not raw:
+        if not os.path.isdir(os.path.dirname(DEFAULT_FILE)):  # installed: no data/ beside the code
+            raise UnusableURL("no database given: set DATABASE_URL (or --database_url)")
+        raw = f"sqlite+aiosqlite:///{DEFAULT_FILE}"
     expected = "expected sqlite+aiosqlite:///FILE or postgresql+asyncpg://USER@HOST/NAME"
     try:
         url = make_url(raw)
