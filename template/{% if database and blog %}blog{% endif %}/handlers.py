@@ -23,7 +23,9 @@ HOME_PAGE_SIZE = 5  # entries per home page, shown in full
 ARCHIVE_PAGE_SIZE = 50  # titles per archive page
 FEED_SIZE = 10  # newest entries in the feed
 MAX_PAGE = 100_000  # beyond it, no blog has entries: a 404 without asking the database
-SLUG_ATTEMPTS = 5  # tries to store a new entry when others take its slug at the same moment
+# Tries to store a new entry. A try fails only when another request stored the slug it chose
+# since it looked, each time another one: so 10 tries outlast 10 entries of one title at once.
+SLUG_ATTEMPTS = 10
 
 
 def utc(moment: datetime) -> datetime:
