@@ -1,9 +1,9 @@
 """What authors type, made safe to show: Markdown to sanitised HTML, titles to slugs.
 
 The HTML is made once, when an entry is saved: markdown-it-py renders CommonMark (raw HTML
-allowed, plus tables and strikethrough), then nh3 keeps only a safe subset of it (no
-scripts, event handlers, styles or frames; links only to http, https, mailto and this
-site). Pages print it as it is stored: it is the only text they do not escape.
+allowed, plus tables and strikethrough; headings from h2, below the title), then nh3 keeps
+only a safe subset of it (no scripts, event handlers, styles or frames; links only to http,
+https, mailto and this site). Pages print it as it is stored: the only text they do not escape.
 """
 
 import re
@@ -11,11 +11,22 @@ import unicodedata
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 
 MAX_MARKDOWN = 100_000  # characters an entry's Markdown may hold
 SLUG_LENGTH = 80  # characters of the title a slug keeps
 
 _markdown = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+def _headings_below_the_title(state: StateCore) -> None:
+    # The entry's title is the page's heading: its text's "# Heading" is one level below.
+    for token in state.tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + 1, 6)}"
+
+
+_markdown.core.ruler.push("headings_below_the_title", _headings_below_the_title)
 # Characters XML 1.0 forbids (the Atom feed is XML): controls other than tab and line breaks,
 # lone surrogates, U+FFFE and U+FFFF.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
