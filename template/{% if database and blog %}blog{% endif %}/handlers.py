@@ -62,11 +62,13 @@ class BlogHandler(BaseHandler):
     def page_number(self) -> int:
         """The ``page`` argument (1 when absent): 400 unless a whole number from 1."""
         page = self.get_argument("page", "1")
-        if not page.isascii() or not page.isdigit() or int(page) < 1:
+        digits = page.lstrip("0")
+        if not page.isascii() or not page.isdigit() or not digits:
             raise tornado.web.HTTPError(400, "page must be a whole number from 1")
-        if int(page) > MAX_PAGE:
+        # Its length first: int() refuses strings of thousands of digits (a 500).
+        if len(digits) > len(str(MAX_PAGE)) or int(digits) > MAX_PAGE:
             raise tornado.web.HTTPError(404)
-        return int(page)
+        return int(digits)
 
     def author_id(self) -> int:
         """The signed-in user's id (users.id). Visitors asking for a page go to the login page
