@@ -13,6 +13,7 @@ import tornado.web
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from tornado.httputil import url_concat
+from tornado.ioloop import IOLoop
 
 from blog.models import MAX_TITLE, Entry
 from blog.text import MAX_MARKDOWN, one_line, slugify, to_html, xml_text
@@ -175,7 +176,8 @@ class ComposeHandler(BlogHandler):
             self.set_status(400)
             self.render_form(entry, title, markdown, error=error)
             return
-        html = to_html(markdown)
+        # Up to a second of work for the longest, most contrived texts: off the event loop.
+        html = await IOLoop.current().run_in_executor(None, to_html, markdown)
         if entry is None:
             slug = await self.publish(author_id, title, markdown, html)
         else:
