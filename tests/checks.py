@@ -81,9 +81,10 @@ def assert_markdown_tables_end(project: Path) -> None:
 def assert_tornado_templates_compile(project: Path) -> None:
     import tornado.template
 
-    loader = tornado.template.Loader(str(project / "templates"))
-    for path in (project / "templates").glob("*.html"):
-        loader.load(path.name)  # raises on a syntax error
+    root = project / "templates"
+    loader = tornado.template.Loader(str(root))
+    for path in [*root.rglob("*.html"), *root.rglob("*.xml")]:  # blog/ and its Atom feed too
+        loader.load(path.relative_to(root).as_posix())  # raises on a syntax error
 
 
 def run(argv: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
