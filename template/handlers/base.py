@@ -1,6 +1,7 @@
 """The base class every page handler derives from."""
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import tornado.web
@@ -8,9 +9,40 @@ from tornado.escape import utf8
 
 from handlers.security import SecurityHeadersMixin
 
-# Signed cookie holding the signed-in user as JSON ({"provider", "id", "name"}): signed, so a
-# client cannot forge it, but not encrypted, so it must never carry tokens or secrets.
+# Signed cookie holding the signed-in user as JSON ({"provider", "id", "name"}, and with a
+# database "uid" and "sv": see check_session): signed, so a client cannot forge it, but not
+# encrypted, so it must never carry tokens or secrets.
 USER_COOKIE = "user"
+
+# The ``session_check`` setting: is this signed-in user's session still current?
+SessionCheck = Callable[[tornado.web.RequestHandler, dict[str, Any]], Awaitable[bool]]
+
+
+def check_session(handler: tornado.web.RequestHandler) -> Awaitable[None] | None:
+    """Where sign-in keeps users in a database (the ``session_check`` setting), a session
+    ends when its user's session version moves on (a password change): None when there is
+    nothing to check, else the check, to await before the handler uses ``current_user``.
+
+    Until the check passes the visitor counts as signed out, so a handler that drops it
+    fails closed (and Python warns of a coroutine never awaited).
+    """
+    check: SessionCheck | None = handler.settings.get("session_check")
+    if check is None:
+        return None
+    user = handler.current_user  # from the cookie, as get_current_user reads it
+    if user is None:
+        return None
+    handler.current_user = None
+    return _check_session(handler, check, user)
+
+
+async def _check_session(
+    handler: tornado.web.RequestHandler, check: SessionCheck, user: dict[str, Any]
+) -> None:
+    if await check(handler, user):
+        handler.current_user = user
+    else:
+        handler.clear_cookie(USER_COOKIE)  # signed out elsewhere: this browser too
 
 
 class BaseHandler(SecurityHeadersMixin, tornado.web.RequestHandler):
@@ -18,9 +50,12 @@ class BaseHandler(SecurityHeadersMixin, tornado.web.RequestHandler):
 
     _counted = False
 
-    def prepare(self) -> None:
+    def prepare(self) -> Awaitable[None] | None:
+        """Count the request in flight; then the session check, if there is one to await
+        (see check_session): a subclass's prepare must return or await what this returns."""
         self.application.requests_in_flight += 1  # type: ignore[attr-defined]
         self._counted = True
+        return check_session(self)
 
     def on_finish(self) -> None:
         if self._counted:
@@ -80,6 +115,8 @@ class Header(tornado.web.UIModule):
 class NotFoundHandler(BaseHandler):
     """Answers every unknown path with the custom 404 page."""
 
-    def prepare(self) -> None:
-        super().prepare()
+    async def prepare(self) -> None:
+        checking = super().prepare()
+        if checking is not None:
+            await checking  # the page's header shows who is signed in
         raise tornado.web.HTTPError(404)

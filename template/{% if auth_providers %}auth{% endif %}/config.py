@@ -44,6 +44,7 @@ class ProviderConfig:
     url: str = ""
     issuer: str = ""  # OpenID Connect: the provider's issuer URL
     scopes: str = ""  # OpenID Connect: space-separated; empty means the handler's default
+    signup: str = ""  # Password: "off" turns sign-up off; empty means on
     required: tuple[str, ...] = ("client_id", "client_secret")  # fields sign-in cannot do without
 
     def missing(self) -> list[str]:

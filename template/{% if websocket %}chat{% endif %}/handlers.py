@@ -7,7 +7,7 @@ enforced here, each logged with the client's address (logger ``chat.handlers``).
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from urllib.parse import urlsplit
 
 import tornado.iostream
@@ -26,7 +26,7 @@ from chat.protocol import (
     signed_in_name,
 )
 from chat.room import Room, RoomUnavailable, RoomUnconfirmed
-from handlers.base import BaseHandler
+from handlers.base import BaseHandler, check_session
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,9 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
 
     # The signed-in user, read from the same signed cookie as every page (handlers/base.py).
     get_current_user = BaseHandler.get_current_user
+
+    def prepare(self) -> Awaitable[None] | None:
+        return check_session(self)  # with sign-in on a database: is the session current?
 
     @property
     def room(self) -> Room:
