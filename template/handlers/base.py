@@ -23,16 +23,16 @@ def check_session(handler: tornado.web.RequestHandler) -> Awaitable[None] | None
     ends when its user's session version moves on (a password change): None when there is
     nothing to check, else the check, to await before the handler uses ``current_user``.
 
-    Until the check passes the visitor counts as signed out, so a handler that drops it
-    fails closed (and Python warns of a coroutine never awaited).
+    Until the check passes, get_current_user() says nobody is signed in, so a handler that
+    drops it fails closed (and Python warns of a coroutine never awaited).
     """
     check: SessionCheck | None = handler.settings.get("session_check")
     if check is None:
         return None
-    user = handler.current_user  # from the cookie, as get_current_user reads it
+    user = handler.get_current_user()  # the cookie's user
     if user is None:
         return None
-    handler.current_user = None
+    handler._session_unchecked = True  # type: ignore[attr-defined]
     return _check_session(handler, check, user)
 
 
@@ -40,6 +40,7 @@ async def _check_session(
     handler: tornado.web.RequestHandler, check: SessionCheck, user: dict[str, Any]
 ) -> None:
     if await check(handler, user):
+        handler._session_unchecked = False  # type: ignore[attr-defined]
         handler.current_user = user
     else:
         handler.clear_cookie(USER_COOKIE)  # signed out elsewhere: this browser too
@@ -73,7 +74,9 @@ class BaseHandler(SecurityHeadersMixin, tornado.web.RequestHandler):
             kwargs.setdefault("httponly", True)
         super().set_cookie(name, value, **kwargs)
 
-    def get_current_user(self) -> dict[str, str] | None:
+    def get_current_user(self) -> dict[str, Any] | None:
+        if getattr(self, "_session_unchecked", False):
+            return None  # its session is being checked, or was refused (check_session)
         raw = self.get_signed_cookie(USER_COOKIE)  # bytes, or None if absent, forged or expired
         if raw is None:
             return None
