@@ -202,4 +202,36 @@ def test_questions_json_is_machine_usable(tmp_path, home):
     recorded = yaml.safe_load((tmp_path / "scripted" / ".copier-answers.yml").read_text())
     assert {k: recorded[k] for k in answers} == answers
     templated = [q["key"] for q in listed if q["default_is_template"]]
-    assert templated and all(recorded[key] for key in templated)  # computed from the rest
+    assert templated and all(key in recorded for key in templated)  # computed from the rest
+    assert recorded["project_slug"] == "scripted" and recorded["auth_providers"] == []
+
+
+@pytest.mark.parametrize(
+    ("content", "data", "providers"),
+    [
+        ("database: true\n", [], ["password"]),  # a blog, by default: writable out of the box
+        ("database: true\nblog: false\n", [], []),
+        ("database: true\nauth_providers: [github]\n", [], ["github"]),
+        ("", ["--data=database=true"], ["password"]),
+    ],
+)
+def test_a_blog_gets_password_sign_in_unless_told_otherwise(
+    tmp_path, home, content, data, providers
+):
+    path = tmp_path / "answers.yml"
+    path.write_text("project_name: Blog\n" + content)
+    made = invoke(
+        "new", tmp_path / "blog", "--defaults", "--answers-file", path, *data, home=home
+    )
+    assert made.exit_code == 0, made.stderr
+    recorded = yaml.safe_load((tmp_path / "blog" / ".copier-answers.yml").read_text())
+    assert recorded["auth_providers"] == providers
+
+
+def test_password_sign_in_without_the_database_is_refused_in_one_line(tmp_path, home):
+    path = tmp_path / "answers.yml"
+    path.write_text("project_name: Nope\nauth_providers: [password]\n")
+    made = invoke("new", tmp_path / "nope", "--defaults", "--answers-file", path, home=home)
+    assert made.exit_code == 2
+    assert made.stderr.count("\n") == 1 and "database" in made.stderr, made.stderr
+    assert not (tmp_path / "nope").exists()

@@ -695,6 +695,7 @@ def test_long_prompts_wrap_instead_of_being_cut(tmp_path, home, columns):
             "port": "8888",
             "websocket": "false",
             "tcp_echo": "false",
+            "database": "false",
             "docker": "false",
             "ci": "none",
             "git_init": "false",
@@ -725,3 +726,45 @@ def test_long_prompts_wrap_instead_of_being_cut(tmp_path, home, columns):
     ), choices_screen
     for line in (slug_screen + "\n" + choices_screen).splitlines():
         assert len(line) < columns, line  # nothing reaches the edge, where it would be cut
+
+
+def test_a_blog_asked_at_the_prompts_gets_password_sign_in_by_default(tmp_path, home):
+    """Issue 18: a blog must be writable out of the box. database and blog are asked before
+    the sign-in providers, whose default then holds password: at the prompts as with
+    --defaults and answers files (tests/test_answers_file.py)."""
+    given = [
+        f"--data={key}={value}"
+        for key, value in {
+            "project_name": "Prompted Blog",
+            "project_slug": "prompted_blog",
+            "description": "x",
+            "author_name": "",
+            "port": "8888",
+            "websocket": "false",
+            "tcp_echo": "false",
+            "docker": "false",
+            "ci": "none",
+            "git_init": "false",
+        }.items()
+    ]
+    env = _env(home, TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
+    terminal = Terminal(
+        [sys.executable, "-m", "tornado_scaffold", "new", str(tmp_path / "app"), *given], env, 120
+    )
+    try:
+        terminal.wait_for("Add a database")
+        terminal.type(b"y\r")
+        terminal.wait_for("Add a blog")
+        terminal.type(b"\r")  # its default: yes
+        choices_screen = terminal.wait_for("OpenID Connect (")
+        terminal.type(b"\r")  # the providers as offered
+    finally:
+        code = terminal.close()
+
+    assert code == 0, terminal.text()
+    answers = yaml.safe_load((tmp_path / "app" / ".copier-answers.yml").read_text())
+    assert (answers["database"], answers["blog"], answers["auth_providers"]) == (
+        True,
+        True,
+        ["password"],
+    ), choices_screen
