@@ -220,9 +220,7 @@ def test_a_blog_gets_password_sign_in_unless_told_otherwise(
 ):
     path = tmp_path / "answers.yml"
     path.write_text("project_name: Blog\n" + content)
-    made = invoke(
-        "new", tmp_path / "blog", "--defaults", "--answers-file", path, *data, home=home
-    )
+    made = invoke("new", tmp_path / "blog", "--defaults", "--answers-file", path, *data, home=home)
     assert made.exit_code == 0, made.stderr
     recorded = yaml.safe_load((tmp_path / "blog" / ".copier-answers.yml").read_text())
     assert recorded["auth_providers"] == providers
