@@ -308,9 +308,34 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return 3 * (os.cpu_count() or 1)
 
 
+# The longest tests (30 to 90 s each: a project with every module running its whole suite, the
+# bench scripts, the README's commands in a new venv, installs and release updates), started
+# first: xdist hands out tests in order, and one of them started last would run alone at the end
+# while the other workers sit idle.
+LONGEST_FIRST = (
+    "tests/test_variants.py::test_every_module_on_the_asyncio_loop",
+    "tests/test_bench_smoke.py::",
+    "tests/test_base_project.py::test_the_readme_commands",
+    "tests/test_installed.py::",
+    "tests/test_variants.py::test_database_variant",
+    "tests/test_release_upgrade.py::",
+    "tests/test_properties.py::test_the_nastiest",
+    "tests/test_chat_browser.py::",
+)
+
+
+def longest_first(item: pytest.Item) -> int:
+    for rank, prefix in enumerate(LONGEST_FIRST):
+        if item.nodeid.startswith(prefix):
+            return rank
+    return len(LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The quick tier: ``pytest -m unit`` runs the in-process tests of the generator's own
-    modules (files named ``test_*_unit.py``), which start no process and no server."""
+    modules (files named ``test_*_unit.py``), which start no process and no server. Then the
+    longest tests go first (`LONGEST_FIRST`); the others keep their order."""
     for item in items:
         if item.path.stem.endswith("_unit"):
             item.add_marker(pytest.mark.unit)
+    items.sort(key=longest_first)  # stable
