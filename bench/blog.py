@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import urllib.request
 from collections.abc import Iterator
@@ -190,6 +191,34 @@ def same_data(urls: dict[str, str], entries: list[dict]) -> list[list[object]]:
     return rows
 
 
+def counters(pid: int) -> tuple[float, int]:
+    """CPU seconds (all threads) and context switches (voluntary and not, all threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    switches = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            for line in (task / "status").read_text().splitlines():
+                if "ctxt_switches:" in line:
+                    switches += int(line.split()[1])
+    return cpu, switches
+
+
+def per_request(pids: dict[str, int], urls: dict[str, str], seconds: float, client: str) -> list:
+    """One more load run each: the server's CPU and context switches per request."""
+    cells = []
+    for name, url in urls.items():
+        cpu, switches = counters(pids[name])
+        result = web.load(url, seconds, client)
+        cpu_after, switches_after = counters(pids[name])
+        count = max(1, result["requests"])
+        cells += [
+            c.fmt((cpu_after - cpu) / count * 1e6),
+            c.fmt((switches_after - switches) / count, 1),
+        ]
+    return cells
+
+
 def backend(
     name: str, project: Path, url: str, entries: list[dict], args, work: Path, client: str
 ) -> None:
@@ -201,10 +230,16 @@ def backend(
     gen = web.gen_cmd(project, ports["generated"], options, (f"--event_loop={args.event_loop}",))
     peer = [c.PY, str(PEER), str(ports["peer"]), peer_url, args.event_loop]
     with contextlib.ExitStack() as stack:
-        stack.enter_context(
-            c.server(gen, ports["generated"], cwd=project, env=env, log=work / f"gen-{name}.log")
-        )
-        stack.enter_context(c.server(peer, ports["peer"], log=work / f"peer-{name}.log"))
+        pids = {
+            "generated": stack.enter_context(
+                c.server(
+                    gen, ports["generated"], cwd=project, env=env, log=work / f"gen-{name}.log"
+                )
+            ).pid,
+            "peer": stack.enter_context(
+                c.server(peer, ports["peer"], log=work / f"peer-{name}.log")
+            ).pid,
+        }
         base = {key: f"http://127.0.0.1:{port}" for key, port in ports.items()}
         c.table(
             f"{name}: bytes of each page (both show the same entries)",
@@ -212,6 +247,7 @@ def backend(
             same_data(base, entries),
         )
         newest = entries[-1]["slug"]  # the newest entry: on the home page too
+        costs = []
         for title, path in (
             ("home page /blog (5 newest entries in full)", "/blog"),
             ("entry page /blog/entry/<slug>", f"/blog/entry/{newest}"),
@@ -225,6 +261,19 @@ def backend(
                 client,
                 warm=not args.quick,
             )
+            urls = {key: base[key] + path for key in base}
+            costs.append([path, *per_request(pids, urls, min(args.seconds, 3), client)])
+        c.table(
+            f"{name}: what a request costs the server (one more run each, {args.event_loop})",
+            [
+                "path",
+                "generated CPU us/request",
+                "generated context switches/request",
+                "peer CPU us/request",
+                "peer context switches/request",
+            ],
+            costs,
+        )
 
 
 def main() -> None:
