@@ -133,7 +133,7 @@ def prepare(project: Path, url: str, data: Path) -> None:
 
 
 @contextlib.contextmanager
-def postgres_database(quick: bool) -> Iterator[str | None]:
+def postgres_database() -> Iterator[str | None]:
     """A throw-away database on the local PostgreSQL (its URL), or None with a printed reason."""
     if not c.port_open(*POSTGRES):
         c.note("PostgreSQL figures left out: nothing accepts connections on 127.0.0.1:5432")
@@ -309,7 +309,7 @@ def main() -> None:
             prepare(project, "", data)
             backend("SQLite", project, "", entries, args, work, client)
         if args.backend in ("both", "postgresql"):
-            with postgres_database(args.quick) as url:
+            with postgres_database() as url:
                 if url:
                     project = c.generate(work / "app-pg", home, ANSWERS)
                     prepare(project, url, data)
