@@ -103,7 +103,13 @@ def load(
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
         p99 = wrk_unit(re.search(r"\s99%\s+(\S+)", out)[1])
         errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-        return {"rps": rps, "p99_ms": p99, "errors": int(errors[1]) if errors else 0}
+        requests = int(re.search(r"(\d+) requests in", out)[1])
+        return {
+            "rps": rps,
+            "p99_ms": p99,
+            "errors": int(errors[1]) if errors else 0,
+            "requests": requests,
+        }
     host_port, path = url.removeprefix("http://").split("/", 1)
     args = ["http", "--port", host_port.split(":")[1], "--path", "/" + path]
     args += ["--duration", str(seconds), "--connections", "50"]
