@@ -7,7 +7,16 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
-SCRIPTS = ["cli.py", "web.py", "tcp.py", "websocket.py", "chat.py", "suite.py", "blog.py"]
+SCRIPTS = [
+    "cli.py",
+    "web.py",
+    "tcp.py",
+    "websocket.py",
+    "chat.py",
+    "suite.py",
+    "blog.py",
+    "accounts.py",
+]
 
 
 def test_every_bench_script_prints_a_table_in_quick_mode():
