@@ -301,6 +301,23 @@ def fake_release(
     return site
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium for a module's browser tests (browser_checks.chromium)."""
+    from browser_checks import chromium
+
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def axe() -> str:
+    """axe-core's source, to evaluate in pages (browser_checks.axe_source)."""
+    from browser_checks import axe_source
+
+    return axe_source()
+
+
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto``: three workers per core. The variant tests wait on sockets, sleeps and
     child processes much of their time: 162 s with 6 workers against 174 to 198 s with 4 on

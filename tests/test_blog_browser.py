@@ -14,7 +14,7 @@ import urllib.parse
 
 import pytest
 
-from browser_checks import axe_source, chromium, new_context, open_page, problems
+from browser_checks import new_context, open_page, problems
 from checks import render_template, upgrade_database
 from conftest import running_app
 
@@ -33,17 +33,6 @@ def project(tmp_path_factory: pytest.TempPathFactory):
     )
     upgrade_database(project)  # the SQLite file in data/, as the README says
     return project
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture(scope="module")
-def axe() -> str:
-    return axe_source()
 
 
 @pytest.fixture(scope="module")

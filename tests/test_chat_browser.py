@@ -20,12 +20,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from test_chat import REDIS_PROGRAM, RedisServer, wait_for_exit
 from test_production import _children
 from tornado.web import create_signed_value
 
-from browser_checks import axe_source, chromium, serious_axe_violations
+from browser_checks import axe_source, serious_axe_violations
 from checks import render_template, require
 from conftest import free_port, running_app, wait_for_port
 
@@ -47,12 +46,6 @@ def serving(project: Path, port: int) -> Iterator[subprocess.Popen[str]]:
     finally:
         process.terminate()
         assert process.wait(10) == 0
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 def watch(page, problems: list[str]):

@@ -14,7 +14,7 @@ import re
 import pytest
 import tornado.web
 
-from browser_checks import axe_source, chromium, look_at, new_context, open_page, problems
+from browser_checks import look_at, new_context, open_page, problems
 from checks import NEEDS_DATABASE, SIGN_IN_PROVIDERS, render_template
 from conftest import running_app
 from test_oidc import app_for, provider  # noqa: F401  (provider: the session's OpenID provider)
@@ -37,17 +37,6 @@ def project(tmp_path_factory: pytest.TempPathFactory):
         # Password sign-in needs the database module, which this project leaves out.
         auth_providers=[name for name in SIGN_IN_PROVIDERS if name not in NEEDS_DATABASE],
     )
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture(scope="module")
-def axe() -> str:
-    return axe_source()
 
 
 @pytest.fixture(scope="module")
