@@ -7,6 +7,7 @@ tested, booted (on SQLite and on PostgreSQL) and probed in tests/test_variants.p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -15,7 +16,7 @@ import sys
 import pytest
 import yaml
 
-from checks import render_template, upgrade_database
+from checks import render_template, throw_away_postgresql_database, upgrade_database
 from conftest import free_port, http_get, running_app
 
 
@@ -192,3 +193,57 @@ def test_ci_runs_the_tests_on_a_postgresql_service(tmp_path):
     plain = render_template(tmp_path / "plain", project_name="Plain")
     job = yaml.safe_load((plain / ".github/workflows/ci.yml").read_text())["jobs"]["test"]
     assert "services" not in job and "env" not in job
+
+
+class Browser:
+    """A client as a browser is one: it keeps cookies, follows redirects, sends forms with
+    the XSRF token the page gave it."""
+
+    def __init__(self, base: str) -> None:
+        import http.cookiejar
+        import urllib.request
+
+        self.base, self.jar = base, http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def get(self, path: str) -> tuple[int, str, str]:
+        with self.opener.open(self.base + path, timeout=10) as response:
+            return response.status, response.geturl(), response.read().decode()
+
+    def post(self, path: str, **fields: str) -> tuple[int, str, str]:
+        import urllib.parse
+
+        xsrf = next(cookie.value for cookie in self.jar if cookie.name == "_xsrf")
+        body = urllib.parse.urlencode({"_xsrf": xsrf, **fields}).encode()
+        with self.opener.open(self.base + path, data=body, timeout=10) as response:
+            return response.status, response.geturl(), response.read().decode()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_an_entry_composed_over_http_is_read_back_by_both_workers(database, tmp_path):
+    """Issue 18: signed up and composed over HTTP, with --processes=2, the entry is on every
+    worker's pages: each has its own connections to the one database."""
+    project = render_template(tmp_path / "blog", project_name="Two Workers", database=True)
+    with contextlib.ExitStack() as stack:
+        url = ""
+        if database == "postgresql":
+            url = stack.enter_context(throw_away_postgresql_database())
+        upgrade_database(project, url)
+        app = stack.enter_context(running_app(project, "--processes=2", env={"DATABASE_URL": url}))
+        client = Browser(app.url)
+        client.get("/auth/password/signup")  # its form, and the XSRF cookie
+        status, _, page = client.post("/auth/password/signup", name="Ann O'Hara", password="x" * 12)
+        assert status == 200 and "Ann O&#x27;Hara" in page, page[:500]
+        client.get("/blog/compose")
+        title = "Two workers; one table -- DROP TABLE entries"  # stored as written
+        status, entry_url, page = client.post(
+            "/blog/compose", title=title, markdown="Read by **both** workers."
+        )
+        assert status == 200 and "/blog/entry/" in entry_url, (entry_url, page[:500])
+        for _ in range(12):  # new connections each time, which the kernel spreads over both
+            reader = Browser(app.url)
+            for path in ("/blog", entry_url.removeprefix(app.url)):
+                status, _, page = reader.get(path)
+                assert status == 200 and "Two workers; one table -- DROP TABLE entries" in page
+            assert "<strong>both</strong>" in page
+        assert app.stop() == 0
