@@ -27,7 +27,7 @@ def check_session(handler: tornado.web.RequestHandler) -> Awaitable[None] | None
     drops it fails closed (and Python warns of a coroutine never awaited).
     """
     check: SessionCheck | None = handler.settings.get("session_check")
-    if check is None:
+    if check is None or not getattr(handler, "checks_session", True):
         return None
     user = handler.get_current_user()  # the cookie's user
     if user is None:

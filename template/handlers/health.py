@@ -18,6 +18,7 @@ class HealthHandler(BaseHandler):
     database outage does not get every process restarted."""
 
     summarised = False  # access_log.py: probes are not counted; errors and slow ones are logged
+    checks_session = False  # a probe's answer never waits on the database (handlers/base.py)
 
     def get(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -30,6 +31,7 @@ class ReadyHandler(BaseHandler):
     whose services do not (details go to the log, not to whoever asks)."""
 
     summarised = False
+    checks_session = False  # its answer says whether the database answers; a cookie changes nothing
 
     async def get(self) -> None:
         modules = self.application.modules  # type: ignore[attr-defined]

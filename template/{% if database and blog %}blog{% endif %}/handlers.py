@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tornado.httputil import url_concat
 from tornado.ioloop import IOLoop
 
-from blog.models import MAX_TITLE, Entry
+from blog.models import MAX_SLUG, MAX_TITLE, Entry
 from blog.text import MAX_MARKDOWN, one_line, slugify, to_html, xml_text
 from db.models import User, now
 from handlers.base import BaseHandler
@@ -113,6 +113,9 @@ class HomeHandler(BlogHandler):
 
 class EntryHandler(BlogHandler):
     async def get(self, slug: str) -> None:
+        if len(slug) > MAX_SLUG or not slug.isprintable():
+            # No entry has such an address; PostgreSQL would refuse a NUL with an error (a 500).
+            raise tornado.web.HTTPError(404)
         query = select(Entry, User.name).join(User).where(Entry.slug == slug)
         async with self.application.db.session() as session:
             row = (await session.execute(query)).first()
