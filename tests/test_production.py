@@ -137,11 +137,17 @@ def test_two_worker_processes_serve_and_stop_together(project):
         while len(workers := _children(app.process.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(workers) == 2
-        listening = _listening_inodes(app.port)
-        time.sleep(0.3)  # both workers bind as they start
-        listening = _listening_inodes(app.port)
-        for worker in workers:
-            assert _sockets_of(worker) & listening, f"worker {worker} is not listening"
+        # Each worker binds its own socket as it starts; the app counts as started once the
+        # port accepts, which the first one to bind makes true: wait for the other (a fixed
+        # 0.3 s was not always enough on a loaded machine).
+        deadline = time.monotonic() + 20
+        while True:
+            listening = _listening_inodes(app.port)
+            idle = [worker for worker in workers if not _sockets_of(worker) & listening]
+            if not idle or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert not idle, f"workers {idle} are not listening"
         assert not _sockets_of(app.process.pid) & listening  # the parent only supervises
         for _ in range(20):
             assert http_get(app.url + "/healthz").status == 200
