@@ -245,6 +245,18 @@ def start_own_tests(
     )
 
 
+@contextlib.contextmanager
+def stopped_on_failure(own_tests: subprocess.Popen[str] | warm.Process) -> Iterator[None]:
+    """Around what runs beside a project's own tests (start_own_tests): when it fails, stop
+    them, so that no run outlives its test."""
+    try:
+        yield
+    except BaseException:
+        own_tests.kill()
+        own_tests.communicate()
+        raise
+
+
 def assert_own_tests_passed(
     process: subprocess.Popen[str], timeout: float = 120, postgresql: bool = False
 ) -> str:

@@ -35,6 +35,7 @@ from checks import (
     render_template,
     require_postgresql,
     start_own_tests,
+    stopped_on_failure,
     throw_away_postgresql_database,
     upgrade_database,
 )
@@ -195,24 +196,20 @@ def test_variant(variant, tmp_path):
     own_tests = start_own_tests(
         project, {"EVENT_LOOP": "uvloop"}, browser=False, redis_trouble=not providers
     )
-    try:
-        with (
-            provider_host() as base,
-            running_app(project, env=provider_env(providers, base), forked=True) as app,
-        ):
-            index = http_get(app.url + "/")
-            assert index.status == 200 and "Variant App" in index.body
-            if websocket:
-                probe_websocket(app)
-            if tcp_echo:
-                probe_tcp_echo(app)
-            for provider in providers:
-                probe_login(app, provider, base)
-            assert app.stop() == 0
-    except BaseException:
-        own_tests.kill()
-        own_tests.communicate()
-        raise
+    with (
+        stopped_on_failure(own_tests),
+        provider_host() as base,
+        running_app(project, env=provider_env(providers, base), forked=True) as app,
+    ):
+        index = http_get(app.url + "/")
+        assert index.status == 200 and "Variant App" in index.body
+        if websocket:
+            probe_websocket(app)
+        if tcp_echo:
+            probe_tcp_echo(app)
+        for provider in providers:
+            probe_login(app, provider, base)
+        assert app.stop() == 0
     assert_own_tests_passed(own_tests)
 
 
@@ -244,7 +241,7 @@ def test_every_module_on_the_asyncio_loop(tmp_path):
     providers = list(SIGN_IN_PROVIDERS)
     project = render_every_module(tmp_path / "proj", "Asyncio App")
     own_tests = start_own_tests(project, {"EVENT_LOOP": "asyncio"})
-    try:
+    with stopped_on_failure(own_tests):
         upgrade_database(project)
         with (
             provider_host() as base,
@@ -262,10 +259,6 @@ def test_every_module_on_the_asyncio_loop(tmp_path):
                     probe_login(app, provider, base)
             assert app.stop() == 0
             log = app.process.stderr.read()
-    except BaseException:
-        own_tests.kill()
-        own_tests.communicate()
-        raise
     assert "Serving Asyncio App on http://127.0.0.1:" in log and "/ (asyncio)" in log, log
     assert_own_tests_passed(own_tests)
 
@@ -306,32 +299,27 @@ def test_database_variant(name, tmp_path):
     own_tests = start_own_tests(
         project, {"EVENT_LOOP": "uvloop", **on_postgresql}, browser=False, redis_trouble=False
     )
-    try:
-        with contextlib.ExitStack() as stack:
-            url, args = "", ()  # SQLite: the file `alembic upgrade head` makes in data/
-            if database == "postgresql":
-                url, args = (
-                    stack.enter_context(throw_away_postgresql_database()),
-                    ("--processes=2",),
-                )
-            upgrade_database(project, url)
-            base = stack.enter_context(provider_host())
-            env = {"DATABASE_URL": url, **provider_env(tuple(providers), base)}
-            app = stack.enter_context(running_app(project, *args, env=env, forked=True))
-            index = http_get(app.url + "/")
-            assert index.status == 200 and "Database App" in index.body
-            for _ in range(4 if args else 1):  # with two workers: likely each of them
-                probe_database(app, blog)
-            if websocket:
-                probe_websocket(app)
-            for provider in providers:
-                if provider not in NEEDS_DATABASE:
-                    probe_login(app, provider, base)
-            assert app.stop() == 0
-    except BaseException:
-        own_tests.kill()
-        own_tests.communicate()
-        raise
+    with stopped_on_failure(own_tests), contextlib.ExitStack() as stack:
+        url, args = "", ()  # SQLite: the file `alembic upgrade head` makes in data/
+        if database == "postgresql":
+            url, args = (
+                stack.enter_context(throw_away_postgresql_database()),
+                ("--processes=2",),
+            )
+        upgrade_database(project, url)
+        base = stack.enter_context(provider_host())
+        env = {"DATABASE_URL": url, **provider_env(tuple(providers), base)}
+        app = stack.enter_context(running_app(project, *args, env=env, forked=True))
+        index = http_get(app.url + "/")
+        assert index.status == 200 and "Database App" in index.body
+        for _ in range(4 if args else 1):  # with two workers: likely each of them
+            probe_database(app, blog)
+        if websocket:
+            probe_websocket(app)
+        for provider in providers:
+            if provider not in NEEDS_DATABASE:
+                probe_login(app, provider, base)
+        assert app.stop() == 0
     assert_own_tests_passed(own_tests, postgresql=database == "postgresql")
     if database == "sqlite":
         assert (project / "data" / "app.sqlite3").is_file()  # the README's default database
