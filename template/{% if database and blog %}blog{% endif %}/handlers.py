@@ -27,6 +27,9 @@ MAX_PAGE = 100_000  # beyond it, no blog has entries: a 404 without asking the d
 # Tries to store a new entry. A try fails only when another request stored the slug it chose
 # since it looked, each time another one: so 10 tries outlast 10 entries of one title at once.
 SLUG_ATTEMPTS = 10
+# Entries with their author's name, as the home page, an entry's page and the feed show them
+# (a statement is immutable: each use builds on it without changing it).
+WITH_AUTHOR = select(Entry, User.name).join(User)
 
 
 def utc(moment: datetime) -> datetime:
@@ -71,6 +74,16 @@ class BlogHandler(BaseHandler):
             raise tornado.web.HTTPError(404)
         return int(digits)
 
+    async def render_page(self, template: str, query: Select[Any], size: int) -> None:
+        """The ``page`` argument's page of ``query``'s entries, newest first, ``size`` of them,
+        saying whether an older page follows; a 404 past the last page."""
+        page = self.page_number()
+        async with self.application.db.session() as session:
+            rows = (await session.execute(newest_first(query, page, size))).all()
+        if page > 1 and not rows:
+            raise tornado.web.HTTPError(404)
+        self.render(template, entries=rows[:size], page=page, older=len(rows) > size)
+
     def author_id(self) -> int:
         """The signed-in user's id (users.id). Visitors asking for a page go to the login page
         and come back; other requests, and every request when sign-in is off, get a 403."""
@@ -97,18 +110,7 @@ class BlogHandler(BaseHandler):
 
 class HomeHandler(BlogHandler):
     async def get(self) -> None:
-        page = self.page_number()
-        query = newest_first(select(Entry, User.name).join(User), page, HOME_PAGE_SIZE)
-        async with self.application.db.session() as session:
-            rows = (await session.execute(query)).all()
-        if page > 1 and not rows:
-            raise tornado.web.HTTPError(404)
-        self.render(
-            "blog/home.html",
-            entries=rows[:HOME_PAGE_SIZE],
-            page=page,
-            older=len(rows) > HOME_PAGE_SIZE,
-        )
+        await self.render_page("blog/home.html", WITH_AUTHOR, HOME_PAGE_SIZE)
 
 
 class EntryHandler(BlogHandler):
@@ -116,7 +118,7 @@ class EntryHandler(BlogHandler):
         if len(slug) > MAX_SLUG or not slug.isprintable():
             # No entry has such an address; PostgreSQL would refuse a NUL with an error (a 500).
             raise tornado.web.HTTPError(404)
-        query = select(Entry, User.name).join(User).where(Entry.slug == slug)
+        query = WITH_AUTHOR.where(Entry.slug == slug)
         async with self.application.db.session() as session:
             row = (await session.execute(query)).first()
         if row is None:
@@ -126,26 +128,15 @@ class EntryHandler(BlogHandler):
 
 class ArchiveHandler(BlogHandler):
     async def get(self) -> None:
-        page = self.page_number()
         columns = select(Entry.id, Entry.slug, Entry.title, Entry.published)
-        query = newest_first(columns, page, ARCHIVE_PAGE_SIZE)
-        async with self.application.db.session() as session:
-            rows = (await session.execute(query)).all()
-        if page > 1 and not rows:
-            raise tornado.web.HTTPError(404)
-        self.render(
-            "blog/archive.html",
-            entries=rows[:ARCHIVE_PAGE_SIZE],
-            page=page,
-            older=len(rows) > ARCHIVE_PAGE_SIZE,
-        )
+        await self.render_page("blog/archive.html", columns, ARCHIVE_PAGE_SIZE)
 
 
 class FeedHandler(BlogHandler):
     """The newest entries as an Atom feed (RFC 4287), every link a full URL."""
 
     async def get(self) -> None:
-        query = newest_first(select(Entry, User.name).join(User), 1, FEED_SIZE)
+        query = newest_first(WITH_AUTHOR, 1, FEED_SIZE)
         async with self.application.db.session() as session:
             rows = (await session.execute(query)).all()[:FEED_SIZE]
         updated = max((utc(row.Entry.updated) for row in rows), default=None)
