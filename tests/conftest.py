@@ -244,8 +244,14 @@ def running_app(
         yield app
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            # SIGTERM first: with --processes the parent stops its workers. A SIGKILL alone
+            # left them running, orphaned, after every test that did not call app.stop().
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         if isinstance(process, warm.Process):
             process.communicate()  # removes its output file
         else:
