@@ -27,6 +27,11 @@ SIGN_IN_PROVIDERS: dict[str, dict] = COPIER_YML["sign_in_providers"]["default"]
 # The providers that keep their accounts in the project's database: copier.yml refuses them
 # without database=true (test_variants checks that it does, and that no other is refused).
 NEEDS_DATABASE = ("password",)
+# How long a test waits for a page that hashes a password (sign-up, sign-in, a change of
+# password). The hash is 0.2 s of one core, but its thread runs at nice +10 (the generated
+# auth/passwords.py), so on a machine the rest of the suite and Chromium keep busy it waits
+# its turn for seconds: CI once took more than 5 s over one sign-up.
+HASHING_WAIT = 30.0  # seconds
 
 # Copier syntax that must never survive rendering. Tornado templates legitimately use
 # {{ }} and {% %}, so look for Copier's own names and Jinja-only keywords instead (Tornado's

@@ -15,10 +15,11 @@ import urllib.parse
 import pytest
 
 from browser_checks import new_context, open_page, problems
-from checks import render_template, upgrade_database
+from checks import HASHING_WAIT, render_template, upgrade_database
 from conftest import running_app
 
 TITLE = "Привет, мир: a first entry"  # Cyrillic and Latin: its address keeps both
+HASHED = HASHING_WAIT * 1000  # Playwright counts milliseconds
 MARKDOWN = (
     "Hello **world**.\n\n<script>document.title = 'owned'</script>\n\n"
     "[a trap](javascript:alert(1)) and [Tornado](https://www.tornadoweb.org/)\n"
@@ -67,7 +68,7 @@ def test_sign_up_compose_read_and_change_password(app, browser, axe, size):
     page.get_by_label(re.compile("name", re.I)).fill(name)
     page.get_by_label(re.compile("password", re.I)).fill(password)
     page.get_by_role("button", name="Sign up").click()
-    expect(page.locator("nav a.user")).to_contain_text(name)
+    expect(page.locator("nav a.user")).to_contain_text(name, timeout=HASHED)
 
     page.goto(app.url + "/blog/compose")
     clean(watched, axe)
@@ -97,7 +98,7 @@ def test_sign_up_compose_read_and_change_password(app, browser, axe, size):
     page.get_by_label(re.compile("current", re.I)).fill(password)
     page.get_by_label(re.compile("new", re.I)).fill(password + " again")
     page.get_by_role("button", name="Change password").click()
-    expect(page.locator("nav a.user")).to_contain_text(name)  # this session stays signed in
+    expect(page.locator("nav a.user")).to_contain_text(name, timeout=HASHED)  # still signed in
     clean(watched, axe)
     context.close()
 
@@ -114,7 +115,7 @@ def test_the_compose_form_is_usable_by_keyboard(app, browser, axe):
     page.get_by_label(re.compile("name", re.I)).fill("Keyboard Author")
     page.get_by_label(re.compile("password", re.I)).fill("a long enough password")
     page.keyboard.press("Enter")
-    expect(page.locator("nav a.user")).to_contain_text("Keyboard Author")
+    expect(page.locator("nav a.user")).to_contain_text("Keyboard Author", timeout=HASHED)
 
     page.goto(app.url + "/blog/compose")
     title = page.get_by_label(re.compile("title", re.I))

@@ -16,7 +16,12 @@ import sys
 import pytest
 import yaml
 
-from checks import render_template, throw_away_postgresql_database, upgrade_database
+from checks import (
+    HASHING_WAIT,
+    render_template,
+    throw_away_postgresql_database,
+    upgrade_database,
+)
 from conftest import free_port, http_get, running_app
 
 
@@ -215,7 +220,7 @@ class Browser:
 
         xsrf = next(cookie.value for cookie in self.jar if cookie.name == "_xsrf")
         body = urllib.parse.urlencode({"_xsrf": xsrf, **fields}).encode()
-        with self.opener.open(self.base + path, data=body, timeout=10) as response:
+        with self.opener.open(self.base + path, data=body, timeout=HASHING_WAIT) as response:
             return response.status, response.geturl(), response.read().decode()
 
 
