@@ -291,6 +291,128 @@ def update_project(
     typer.echo(f'  git add -A . && git commit -m "Update to tornado-scaffold {done.to_version}"')
 
 
+add_app = typer.Typer(
+    help=(
+        "Add a page, an API, a socket or a model to a generated project: its handler, "
+        "template and tests, and its route in routes.py.\n\n"
+        "Examples:\n\n"
+        "\b\n"
+        "  tornado-scaffold add page about          # GET /about in the site's layout\n"
+        "  tornado-scaffold add api notes           # JSON at /api/notes\n"
+        "  tornado-scaffold add socket live --route /live/ws\n"
+        "  tornado-scaffold add page about --pretend  # show it, write nothing\n"
+        "  tornado-scaffold add --list --json       # what add knows, for scripts"
+    ),
+    no_args_is_help=False,
+    invoke_without_command=True,
+)
+app.add_typer(add_app, name="add")
+
+ProjectOption = Annotated[
+    Path,
+    typer.Option(
+        "--project", "-p", metavar="PATH", help="The generated project.", show_default="."
+    ),
+]
+RouteOption = Annotated[
+    str | None,
+    typer.Option("--route", metavar="PATH", help="Serve it at PATH instead (e.g. /about-us)."),
+]
+PretendOption = Annotated[
+    bool, typer.Option("--pretend", help="Print what would be written and changed; write nothing.")
+]
+NameArgument = Annotated[
+    str, typer.Argument(metavar="NAME", help="A lowercase Python identifier, e.g. about_us.")
+]
+
+
+@add_app.callback()
+def _add(
+    ctx: typer.Context,
+    as_list: Annotated[bool, typer.Option("--list", help="List what add can add.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --list: JSON for scripts.")] = False,
+) -> None:
+    if ctx.invoked_subcommand is not None:
+        if as_list or as_json:
+            _fail("--list and --json go before nothing else: `tornado-scaffold add --list`", 2)
+        return
+    if not as_list:
+        if as_json:
+            _fail("--json goes with --list: `tornado-scaffold add --list --json`", 2)
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
+    from tornado_scaffold.commands.add import kinds
+
+    known = kinds()
+    if as_json:
+        typer.echo(json.dumps(known, indent=2))
+        return
+    for kind in known:
+        typer.echo(f"{kind['usage']}")
+        typer.echo(f"    {kind['summary']}")
+        typer.echo(f"    route: {kind['route']}; writes {', '.join(kind['files'])}")
+        if kind["needs"]:
+            typer.echo(f"    needs: {', '.join(kind['needs'])}")
+
+
+def _added(kind: str, name: str, project: Path, route: str | None, pretend: bool, **extra) -> None:
+    with _reported("the project was left unchanged"):
+        from tornado_scaffold.commands.add import add
+
+        done = add(kind, name, project, route=route, pretend=pretend, **extra)
+    head = "Would add" if done.pretend else "Added"
+    typer.echo(f"{head} {done.kind} {done.name} at {', '.join(done.routes)} to {done.path}:")
+    wrote, changed = ("would write", "would change") if done.pretend else ("wrote", "changed")
+    width = len(changed) + 1
+    for written in done.written:
+        typer.echo(f"  {wrote:<{width}}{written}")
+    for edited in done.changed:
+        typer.echo(f"  {changed:<{width}}{edited}")
+    if done.pretend:
+        typer.echo("")
+        typer.echo(done.diff.rstrip("\n"))
+        typer.echo("\nNothing was written (--pretend).")
+        return
+    typer.echo("\nNext steps:")
+    if done.path != Path.cwd().resolve():
+        typer.echo(f"  cd {shlex.quote(str(done.path))}")
+    for step in done.steps:
+        typer.echo(f"  {step}")
+
+
+@add_app.command("page", cls=_Command)
+def add_page(
+    name: NameArgument,
+    route: RouteOption = None,
+    pretend: PretendOption = False,
+    project: ProjectOption = Path("."),
+) -> None:
+    """A page: handlers/NAME.py, templates/NAME.html, tests/test_NAME.py, GET /NAME."""
+    _added("page", name, project, route, pretend)
+
+
+@add_app.command("api", cls=_Command)
+def add_api(
+    name: NameArgument,
+    route: RouteOption = None,
+    pretend: PretendOption = False,
+    project: ProjectOption = Path("."),
+) -> None:
+    """A JSON API: handlers/NAME.py, tests/test_NAME.py; GET, POST /api/NAME, GET /api/NAME/ID."""
+    _added("api", name, project, route, pretend)
+
+
+@add_app.command("socket", cls=_Command)
+def add_socket(
+    name: NameArgument,
+    route: RouteOption = None,
+    pretend: PretendOption = False,
+    project: ProjectOption = Path("."),
+) -> None:
+    """A WebSocket: handlers/NAME.py and tests/test_NAME.py, at /ws/NAME."""
+    _added("socket", name, project, route, pretend)
+
+
 @app.command("check", cls=_Command)
 def check_project(path: ProjectArgument = Path(".")) -> None:
     """Exit 0 if the project is at this tornado-scaffold's template version, 1 if behind.

@@ -1,0 +1,409 @@
+"""``add``: grow a generated project one page, API, socket or model at a time.
+
+Each kind renders its files from ``parts/<kind>/`` (Jinja, with ``[[ ]]`` and ``[% %]``
+as delimiters: the parts hold Tornado templates, which use ``{{ }}`` and ``{% %}``) and
+registers its routes in the project's ``routes.py`` (``routes_file``, through libcst).
+Routes go there, never into ``app.py``: the template writes ``routes.py`` once and
+``update`` never touches it, and the added files are the project's own, so additions
+and template updates never meet in one file.
+
+Everything is checked and rendered in memory first; a refusal writes nothing. The
+writes then record what they did, and a failure or an interrupt undoes it: new files
+removed, ``routes.py`` put back as it was.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import difflib
+import keyword
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tornado_scaffold import generated, interrupts, project_code, routes_file, source
+from tornado_scaffold.errors import ScaffoldError
+from tornado_scaffold.routes_file import Route
+
+ADDED_IN = "0.5.0"  # the first template release with routes.py, where `add` registers
+PARTS = Path(__file__).resolve().parent.parent / "parts"
+NAME_RULE = re.compile(r"[a-z][a-z0-9_]*\Z")
+MAX_NAME = 32  # characters: the generated lines that hold a name fit in 100 columns
+MAX_ROUTE = 64  # characters, for the same reason
+# A route is a literal path: letters, digits and - . _ ~ /, no regular expression (a
+# page's get() takes no arguments from the URL).
+ROUTE_RULE = re.compile(r"/([A-Za-z0-9._~-]+/)*[A-Za-z0-9._~-]*\Z")
+# Modules every project has beside the optional ones (app.py, server.py...; the handlers
+# the template writes): a name may not take theirs.
+CORE_NAMES = {
+    "app",
+    "server",
+    "workers",
+    "modules",
+    "routes",
+    "access_log",
+    "connections",
+    "handlers",
+    "templates",
+    "static",
+    "tests",
+    "data",
+    "base",
+    "security",
+    "health",
+    "main_handler",
+    "conftest",
+}
+OPTIONAL_MODULES = ("db", "auth", "chat", "echo", "blog", "migrations")
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    summary: str
+    route: str  # the default route, with {name}
+    parts: tuple[tuple[str, str], ...]  # (part in parts/<kind>/, target with {name})
+    item_route: bool = False  # also PATH/ID (an API's items)
+    needs_database: bool = False
+
+    def targets(self, name: str) -> dict[str, str]:
+        return {target.format(name=name): part for part, target in self.parts}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.name,
+            "summary": self.summary,
+            "usage": f"tornado-scaffold add {self.name} NAME"
+            + (" FIELD:TYPE... [--api]" if self.name == "model" else ""),
+            "route": self.route,
+            "files": [target for _, target in self.parts],
+            "changes": [routes_file.FILE],
+            "needs": ["database"] if self.needs_database else [],
+        }
+
+
+KINDS = {
+    kind.name: kind
+    for kind in (
+        Kind(
+            "page",
+            "a page in the site's layout: handler, template, route and test",
+            "/{name}",
+            (
+                ("handler.py", "handlers/{name}.py"),
+                ("page.html", "templates/{name}.html"),
+                ("test.py", "tests/test_{name}.py"),
+            ),
+        ),
+        Kind(
+            "api",
+            "a JSON API: GET the list and an item, POST to create; route and tests",
+            "/api/{name}",
+            (("handler.py", "handlers/{name}.py"), ("test.py", "tests/test_{name}.py")),
+            item_route=True,
+        ),
+        Kind(
+            "socket",
+            "a WebSocket handler with an origin check and a message size limit, and a test",
+            "/ws/{name}",
+            (("handler.py", "handlers/{name}.py"), ("test.py", "tests/test_{name}.py")),
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Added:
+    kind: str
+    name: str
+    path: Path
+    version: str  # the project's template version
+    routes: list[str]  # the paths served, e.g. /about
+    written: list[str]  # new files, relative to path
+    changed: list[str]  # existing files changed
+    diff: str  # of the changed files
+    steps: list[str] = field(default_factory=list)  # shell commands to run next
+    pretend: bool = False
+
+
+def kinds() -> list[dict[str, Any]]:
+    """What ``add`` knows, for ``add --list``."""
+    return [kind.to_json() for kind in KINDS.values()]
+
+
+def add(
+    kind_name: str,
+    name: str,
+    path: Path = Path("."),
+    *,
+    route: str | None = None,
+    pretend: bool = False,
+    install: source.Installation | None = None,
+) -> Added:
+    """Add ``name`` of kind ``kind_name`` to the project at ``path``; with ``pretend``,
+    only say what would be written and changed."""
+    install = install or source.installed()
+    kind = KINDS[kind_name]
+    root = path.resolve()
+    project = generated.read(root, install.questions())
+    generated.refuse_newer(project, install.version)
+    if generated.parse_version(project.version) < generated.parse_version(ADDED_IN):
+        raise ScaffoldError(
+            f"{root} uses template {project.version}, from before `add` ({ADDED_IN}): "
+            "run `tornado-scaffold update` first (it brings routes.py, where add registers)"
+        )
+    check_name(name, install.computed().get("taken_names") or ())
+    path_served = check_route(route if route is not None else kind.route.format(name=name))
+    routes = [Route(_pattern(path_served), class_name(kind, name), name, f"handlers.{name}")]
+    if kind.item_route:
+        routes.append(
+            Route(
+                _pattern(path_served) + "/([0-9]+)",
+                routes[0].handler,
+                f"{name}_item",
+                routes[0].module,
+            )
+        )
+    code = project_code.read(root)
+    refuse_collisions(root, kind, name, routes, code)
+
+    context = {
+        "name": name,
+        "title": name.replace("_", " ").capitalize(),
+        "class_name": routes[0].handler,
+        "camel": camel_case(name),
+        "route": path_served,
+        "route_name": name,
+        "project": project.answers,
+    }
+    written = {
+        target: render(kind.name, part, context) for target, part in kind.targets(name).items()
+    }
+    routes_path = root / routes_file.FILE
+    try:
+        before = routes_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScaffoldError(
+            f"{routes_path} is missing: `add` registers routes there; restore it from git "
+            "(`git checkout -- routes.py`)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ScaffoldError(f"cannot read {routes_path}: {error}: restore it from git") from None
+    try:
+        after = routes_file.add_routes(before, routes)
+    except routes_file.NotFound as error:
+        raise ScaffoldError(
+            f"{routes_path}: {error}: `add` appends routes to a module-level "
+            "`ROUTES = [...]`; restore that list (see the template's routes.py) or register "
+            "the handler yourself"
+        ) from None
+    except routes_file.ParseError as error:
+        raise ScaffoldError(
+            f"{routes_path} is not valid Python ({type(error).__name__}): fix it first"
+        ) from None
+    diff = "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            f"a/{routes_file.FILE}",
+            f"b/{routes_file.FILE}",
+        )
+    )
+    result = Added(
+        kind=kind.name,
+        name=name,
+        path=root,
+        version=project.version,
+        routes=[path_served],
+        written=list(written),
+        changed=[routes_file.FILE],
+        diff=diff,
+        steps=next_steps(kind, name, path_served, project.answers),
+        pretend=pretend,
+    )
+    if not pretend:
+        write(root, written, {routes_file.FILE: (before, after)})
+    return result
+
+
+def camel_case(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_") if part)
+
+
+def class_name(kind: Kind, name: str) -> str:
+    suffix = {"page": "Handler", "api": "ApiHandler", "socket": "SocketHandler"}
+    return camel_case(name) + suffix.get(kind.name, "Handler")
+
+
+def check_name(name: str, taken: Sequence[str]) -> None:
+    """Refuse a name that cannot be a module, class and route name of the project."""
+    if not NAME_RULE.match(name):
+        raise ScaffoldError(
+            f"name {name!r} is not a lowercase Python identifier: use letters a-z, digits "
+            "and _, starting with a letter (e.g. about_us)"
+        )
+    if len(name) > MAX_NAME:
+        raise ScaffoldError(f"name {name!r} is longer than {MAX_NAME} characters: shorten it")
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise ScaffoldError(f"name {name!r} is a Python keyword: choose another")
+    if name in taken:
+        raise ScaffoldError(
+            f"name {name!r} is a package the project installs: a module of that name would "
+            "shadow it; choose another"
+        )
+    if name in CORE_NAMES or name in OPTIONAL_MODULES:
+        raise ScaffoldError(
+            f"name {name!r} is taken by the project's own {name!r} module: choose another"
+        )
+
+
+def check_route(route: str) -> str:
+    if not ROUTE_RULE.match(route):
+        raise ScaffoldError(
+            f"route {route!r} is not a path: start it with / and use letters, digits, "
+            "- . _ ~ and / (e.g. --route /about-us)"
+        )
+    if len(route) > MAX_ROUTE:
+        raise ScaffoldError(f"route {route[:20]!r}... is longer than {MAX_ROUTE} characters")
+    if route != "/" and route.endswith("/"):
+        raise ScaffoldError(f"route {route!r} ends with /: drop it (e.g. {route.rstrip('/')})")
+    return route
+
+
+def _pattern(path: str) -> str:
+    # A literal path as a regular expression: only the dot means something else there.
+    return path.replace(".", r"\.")
+
+
+def refuse_collisions(
+    root: Path, kind: Kind, name: str, routes: list[Route], code: project_code.Code
+) -> None:
+    for target in kind.targets(name):
+        if (root / target).exists() or (root / target).is_symlink():
+            raise ScaffoldError(f"{target} exists already: choose another name")
+    if (root / name).exists() or (root / f"{name}.py").exists():
+        raise ScaffoldError(
+            f"name {name!r} is taken by the project's {name} module: choose another"
+        )
+    where = code.classes.get(routes[0].handler)
+    if where is not None:
+        raise ScaffoldError(
+            f"class {routes[0].handler} exists already in {where}: choose another name"
+        )
+    for route in routes:
+        where = code.route_names.get(route.name)
+        if where is not None:
+            raise ScaffoldError(
+                f"route name {route.name!r} is taken in {where} (reverse_url names are unique): "
+                "choose another name"
+            )
+    first = routes[0].pattern.replace(r"\.", ".")
+    for path in [first] + ([f"{first}/1"] if kind.item_route else []):
+        found = code.route_matching(path)
+        if found is not None:
+            pattern, where = found
+            raise ScaffoldError(
+                f"route {first} is served already ({pattern!r} in {where}): "
+                "choose another name or --route"
+            )
+    for route in routes:
+        found = code.routes_answered_by(route.pattern)
+        if found is not None:
+            raise ScaffoldError(
+                f"route {first} would answer {found[0]} too (in {found[1]}): choose another --route"
+            )
+
+
+def render(kind: str, part: str, context: dict[str, Any]) -> str:
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(PARTS),
+        block_start_string="[%",
+        block_end_string="%]",
+        variable_start_string="[[",
+        variable_end_string="]]",
+        comment_start_string="[#",
+        comment_end_string="#]",
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # Python and Tornado templates; the values are checked names
+    )
+    text = environment.get_template(f"{kind}/{part}.jinja").render(context)
+    if part.endswith(".py"):
+        ast.parse(text)  # a part that renders broken code is this tool's bug: fail here
+    return text
+
+
+def next_steps(kind: Kind, name: str, route: str, answers: dict[str, Any]) -> list[str]:
+    port = answers.get("port", 8888)
+    steps = [f".venv/bin/python -W error -m pytest tests/test_{name}.py  # its tests"]
+    if kind.name == "page":
+        steps.append(f".venv/bin/python app.py  # then open http://localhost:{port}{route}")
+    elif kind.name == "api":
+        steps.append(
+            f"curl -H 'Content-Type: application/json' -d '{{\"title\": \"First\"}}' "
+            f"http://localhost:{port}{route}  # with the app running"
+        )
+    steps.append(f'git add -A . && git commit -m "Add {kind.name} {name}"')
+    return steps
+
+
+def write(root: Path, new: dict[str, str], changed: dict[str, tuple[str, str]]) -> None:
+    """Write ``new`` files (none may exist) and ``changed`` ones (path: (before, after));
+    on any failure or interrupt, undo what was done and raise."""
+    made_files: list[Path] = []
+    made_folders: list[Path] = []
+    replaced: dict[Path, str] = {}
+    try:
+        for relative, text in new.items():
+            target = root / relative
+            for folder in reversed(target.parents):
+                if folder.is_relative_to(root) and not folder.exists():
+                    with interrupts.deferred():
+                        folder.mkdir()
+                        made_folders.append(folder)
+            with interrupts.deferred(), open(target, "x", encoding="utf-8", newline="\n") as out:
+                made_files.append(target)
+                out.write(text)
+        for relative, (before, after) in changed.items():
+            target = root / relative
+            if target.read_text(encoding="utf-8") != before:
+                raise ScaffoldError(f"{relative} changed while `add` ran: run it again")
+            with interrupts.deferred():
+                _replace(target, after)
+                replaced[target] = before
+        interrupts.checkpoint()
+    except BaseException:
+        with interrupts.deferred():
+            for target, before in replaced.items():
+                _replace(target, before)
+            for target in reversed(made_files):
+                with contextlib.suppress(OSError):
+                    target.unlink()
+            for folder in reversed(made_folders):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        raise
+
+
+def _replace(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` in one step (a new file renamed over it), keeping its mode."""
+    mode = target.stat().st_mode & 0o7777
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
