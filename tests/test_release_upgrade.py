@@ -21,6 +21,7 @@ import pytest
 from packaging.version import Version
 
 from tornado_scaffold import __version__, history
+from tornado_scaffold.commands import add as adding
 
 from checks import (
     assert_lint_clean,
@@ -128,6 +129,12 @@ def test_a_project_of_an_earlier_release_updates_with_its_edits_kept(
 
     # The newest release's project also takes up the database module as it updates (issue
     # 18): the module's files arrive, and its own tests, on the database, pass below.
+    # `add` needs routes.py, which this release brings: it names `update` until then.
+    cli = [sys.executable, "-m", "tornado_scaffold"]
+    if Version(version) < Version(adding.ADDED_IN):
+        early = run([*cli, "add", "page", "faq"], project, home, this_release)
+        assert early.returncode == 2 and "run `tornado-scaffold update` first" in early.stderr
+
     grow = version == EARLIER[-1] and Version(THIS) >= Version("0.4.0")
     more = ["--data", "database=true"] if grow else []
     update = [sys.executable, "-m", "tornado_scaffold", "update", *more]
@@ -144,6 +151,8 @@ def test_a_project_of_an_earlier_release_updates_with_its_edits_kept(
     assert (project / "alembic.ini").is_file() == grow
     assert "<<<<<<<" not in "".join(p.read_text() for p in project.rglob("*.py"))
     assert_no_copier_leftovers(project)
+    added = run([*cli, "add", "page", "faq"], project, home, this_release)
+    assert added.returncode == 0, added.stderr  # and its test runs with the others below
     assert_lint_clean(project)
     # The Chromium pages and the Redis-trouble cases (14 s of waiting) are the same code
     # as in a new project, where test_variants and test_base_project run them.
@@ -175,3 +184,99 @@ def test_every_minor_series_and_the_last_release_are_covered():
     assert releases_to_update_from(["0.1.0"]) == ["0.1.0"]
     assert releases_to_update_from([]) == []
     assert set(EARLIER) <= set(RELEASED) and (not RELEASED or RELEASED[-1] in EARLIER)
+
+
+# --- `add` and `update` together (issue 19) ---------------------------------------------
+
+# The releases before this one whose projects `add` serves (routes.py is theirs).
+WITH_ADD = [v for v in RELEASED if Version(v) >= Version(adding.ADDED_IN)]
+
+
+def _next_template(root: Path) -> None:
+    """A next release that changes what lies around the added files: app.py where it
+    gathers the routes, handlers/base.py, and routes.py itself (which it must not touch)."""
+    edit(
+        root / "template" / "app.py.jinja",
+        "    routes += ROUTES  # what `tornado-scaffold add` and you added (routes.py)\n",
+        "    routes += ROUTES  # what `tornado-scaffold add` and you added (routes.py)\n"
+        '    routes.append(tornado.web.url(r"/version", HealthHandler, name="version"))\n',
+    )
+    edit(
+        root / "template" / "handlers" / "base.py", '"""The base class', '"""The shared base class'
+    )
+    edit(root / "template" / "routes.py", '"""The pages, APIs', '"""All the pages, APIs')
+
+
+@pytest.fixture(scope="module")
+def add_releases(this_release, tmp_path_factory) -> tuple[str, Path, str, Path]:
+    """(from version, its site, to version, its site): the last release with `add` and this
+    one; or, while this is the first, this one and a next release built on it."""
+    if WITH_ADD:
+        return WITH_ADD[-1], this_release, THIS, this_release
+    major, minor, patch = Version(THIS).release
+    following = f"{major}.{minor}.{patch + 1}"
+    base = tmp_path_factory.mktemp("next-release")
+    site = fake_release(base, following, _next_template, bundle_from=this_release, record=True)
+    return THIS, this_release, following, site
+
+
+def test_additions_survive_a_template_update_without_conflict(add_releases, tmp_path):
+    """Issue 19: a project made with a release gets a page, an API and a socket, is
+    committed, then updated to the next release: no conflict, every addition kept, the
+    template's changes in, and the tests pass."""
+    old, old_site, new, new_site = add_releases
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    project = work / "shop"
+    cli = [sys.executable, "-m", "tornado_scaffold"]
+    if old == THIS:  # made by that release's own `new`
+        made = run(
+            [*cli, "new", "shop", "--defaults", "--data", "docker=false"], work, home, old_site
+        )
+        assert made.returncode == 0, made.stderr
+    else:  # as that release made it (its template, from the history)
+        prepared = run([*cli, "questions"], work, home, old_site)
+        assert prepared.returncode == 0, prepared.stderr
+        copier = Path(sys.executable).with_name("copier")
+        made = run(
+            [str(copier), "copy", "--quiet", "--defaults", "--vcs-ref", old, "--data"]
+            + ["docker=false", source_path(old), str(project)],
+            work,
+            home,
+            old_site,
+        )
+        assert made.returncode == 0, made.stderr
+        for argv in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "made"]):
+            assert (
+                run(
+                    ["git", "-c", "commit.gpgsign=false", *argv], project, home, old_site
+                ).returncode
+                == 0
+            )
+
+    for kind, name in (("page", "about"), ("api", "notes"), ("socket", "live")):
+        added = run([*cli, "add", kind, name], project, home, old_site)
+        assert added.returncode == 0, added.stderr
+    git = ["git", "-c", "commit.gpgsign=false"]
+    for argv in (["add", "-A"], ["commit", "-qm", "Add a page, an API and a socket"]):
+        assert run([*git, *argv], project, home, old_site).returncode == 0
+    ours = {
+        path: (project / path).read_text()
+        for path in ("routes.py", "handlers/about.py", "templates/about.html", "handlers/notes.py")
+        + ("handlers/live.py", "tests/test_about.py", "tests/test_notes.py", "tests/test_live.py")
+    }
+
+    done = run([*cli, "update"], project, home, new_site)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"_commit: {new}" in (project / ".copier-answers.yml").read_text()
+    assert {path: (project / path).read_text() for path in ours} == ours
+    if old == THIS:  # the next release's own changes arrived around them
+        assert 'name="version"' in (project / "app.py").read_text()
+        assert '"""The shared base class' in (project / "handlers" / "base.py").read_text()
+    status = run(["git", "status", "--porcelain"], project, home, new_site).stdout
+    assert "UU " not in status and "<<<<<<<" not in "".join(
+        p.read_text() for p in project.rglob("*.py")
+    )
+    assert_lint_clean(project)
+    assert_own_tests_pass(project, browser=False, redis_trouble=False)
