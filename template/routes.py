@@ -10,5 +10,5 @@ _skip_if_exists), so `tornado-scaffold update` keeps everything registered here.
 import tornado.web
 
 ROUTES: list[tornado.web.URLSpec] = [
-    # tornado.web.url(r"/about", AboutHandler, name="about"),
+    # e.g. tornado.web.url(r"/faq", FaqHandler, name="faq"),
 ]

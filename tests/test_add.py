@@ -75,7 +75,7 @@ def grown(made: Path, home: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 def test_what_add_writes_is_lint_clean_and_its_tests_pass(grown):
     text = (grown / "routes.py").read_text()
-    assert '# tornado.web.url(r"/about", AboutHandler' in text  # the file's comment stays
+    assert '# e.g. tornado.web.url(r"/faq", FaqHandler' in text  # the file's comment stays
     for line in (
         "from handlers.about_us import AboutUsHandler",
         'tornado.web.url(r"/contact-us", ContactHandler, name="contact")',
