@@ -13,7 +13,6 @@ import hashlib
 import json
 import re
 import shutil
-import string
 import subprocess
 import sys
 import urllib.request
@@ -358,56 +357,3 @@ def test_the_longest_names_and_routes_make_ruff_clean_code(made, home, tmp_path)
         done = invoke("add", kind, name, "--project", project, *args, home=home)
         assert done.exit_code == 0, done.stderr
     assert_lint_clean(project)
-
-
-# --- routes.py: the user's file, changed through its syntax tree ------------------------
-
-
-@pytest.mark.unit
-def test_routes_py_keeps_the_users_comments_and_layout():
-    source = (
-        '"""Ours."""\n\nimport tornado.web\n\nfrom handlers.b import BHandler  # b first\n'
-        "from handlers.z import ZHandler\n\n\n# The routes, in order.\n"
-        'ROUTES = [\n    tornado.web.url(r"/b", BHandler),  # bee\n\n    # z next\n'
-        '    tornado.web.url(r"/z", ZHandler),\n    # more below\n]\n\nOTHER = 1  # kept\n'
-    )
-    new = routes_file.Route("/c", "CHandler", "c", "handlers.c")
-    changed = routes_file.add_routes(source, [new])
-    assert changed == source.replace(
-        "from handlers.z", "from handlers.c import CHandler\nfrom handlers.z"
-    ).replace(
-        "    # more below\n]",
-        '    # more below\n    tornado.web.url(r"/c", CHandler, name="c"),\n]',
-    )
-
-
-@pytest.mark.unit
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    [
-        ("ROUTES = []\n", "import tornado.web\n\nfrom handlers.c import CHandler\n\nROUTES = [\n"),
-        (
-            "from tornado.web import url\nROUTES = [url(r'/a', A)]  # x\n",
-            'ROUTES = [\n    url(r\'/a\', A),\n    url(r"/c", CHandler, name="c"),\n]  # x\n',
-        ),
-        (
-            "import tornado.web\n\nfrom handlers.c import Other\n\nROUTES: list = [\n]\n",
-            "from handlers.c import CHandler, Other\n",
-        ),
-    ],
-)
-def test_routes_py_in_other_shapes(source, expected):
-    changed = routes_file.add_routes(
-        source, [routes_file.Route("/c", "CHandler", "c", "handlers.c")]
-    )
-    assert expected in changed, changed
-    compile(changed, "routes.py", "exec")
-
-
-@pytest.mark.unit
-def test_route_names_and_patterns_are_written_as_literals():
-    assert adding._pattern("/a.b/c-d~e") == r"/a\.b/c-d~e"
-    for bad in ("/a'b", '/a"b', "/a\\b", "/(x)", "/a?b", "/a#b", "/%41"):
-        with pytest.raises(ScaffoldError):
-            adding.check_route(bad)
-    assert set(string.ascii_letters + string.digits + "-._~/") >= set("/a.b/c-d~e")
