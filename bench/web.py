@@ -145,8 +145,9 @@ def compare(
     rows = []
     gen = results["generated"]
     for name, (_, target) in peers.items():
-        pairs = [g["rps"] / p["rps"] for g, p in zip(gen, results[name], strict=True)]
-        r = ratios[name] = c.median(pairs)
+        # A round in which the peer answered nothing (a machine too busy) has no ratio.
+        pairs = [c.ratio(g["rps"], p["rps"]) for g, p in zip(gen, results[name], strict=True)]
+        r = ratios[name] = c.median([x for x in pairs if x == x])
         rows.append(
             [
                 name,
@@ -155,7 +156,9 @@ def compare(
                 c.fmt(r, 2),
                 f"{c.fmt(c.median([x['p99_ms'] for x in gen]), 1)} / "
                 f"{c.fmt(c.median([x['p99_ms'] for x in results[name]]), 1)}",
-                f"{c.verdict(r >= target)} (>= {target}x)" if target else "(context)",
+                f"{c.verdict(None if r != r else r >= target)} (>= {target}x)"
+                if target
+                else "(context)",
                 sum(x.get("errors", 0) for x in gen + results[name]),
                 ", ".join(c.fmt(x, 2) for x in pairs),
             ]
