@@ -691,6 +691,7 @@ def model_context(
         "created": (today or datetime.date.today()).isoformat(),
         "sqlalchemy_imports": sorted(used, key=str.lower),
         "model_import": sorted_import(f"db.{name}", handler_names),
+        "api_model_import": sorted_import(f"db.{name}", ["FIELDS", model, "clean"]),
         "test_import": sorted_import(f"db.{name}", [*limits, model]),
         "api_test_import": sorted_import(f"db.{name}", limits) if limits else "",
     }
