@@ -256,9 +256,7 @@ def parse_fields(specs: Sequence[str]) -> list[Field]:
                 "with ? for a field that may be left empty (e.g. str?)"
             )
         if nullable and type_name == "bool":
-            raise ScaffoldError(
-                f"field {shown}: a bool is true or false, never empty: drop the ?"
-            )
+            raise ScaffoldError(f"field {shown}: a bool is true or false, never empty: drop the ?")
         if any(field.name == name for field in fields):
             raise ScaffoldError(f"field {name!r} is given twice: give each field once")
         fields.append(Field(name, type_name, nullable))
@@ -420,7 +418,8 @@ def refuse_shadowing(texts: dict[str, str], model: str) -> None:
         bound: list[str] = []
         for statement in ast.parse(text).body:
             if isinstance(statement, (ast.Import, ast.ImportFrom)):
-                bound += [(alias.asname or alias.name).partition(".")[0] for alias in statement.names]
+                for alias in statement.names:
+                    bound.append((alias.asname or alias.name).partition(".")[0])
             elif isinstance(statement, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 bound.append(statement.name)
         if bound.count(model) > 1:
@@ -679,9 +678,7 @@ def model_context(
     used = {field.kind.column.partition("(")[0] for field in fields} | {"DateTime"}
     handler_names = ["FIELDS", "MAX_INT", "MAX_STR", "MAX_TEXT", "MIN_INT", model, "clean", "utc"]
     # The tests import the model (pages) and the limits their samples use.
-    samples = " ".join(
-        " ".join([*field.form_bad, *field.json_bad]) for field in fields
-    )
+    samples = " ".join(" ".join([*field.form_bad, *field.json_bad]) for field in fields)
     limits = [limit for limit in ("MAX_STR", "MAX_TEXT") if limit in samples]
     return {
         "model": model,
