@@ -300,6 +300,8 @@ add_app = typer.Typer(
         "  tornado-scaffold add page about          # GET /about in the site's layout\n"
         "  tornado-scaffold add api notes           # JSON at /api/notes\n"
         "  tornado-scaffold add socket live --route /live/ws\n"
+        "  tornado-scaffold add model notes title:str body:text due:date?\n"
+        "  tornado-scaffold add model notes title:str --api  # JSON at /api/notes\n"
         "  tornado-scaffold add page about --pretend  # show it, write nothing\n"
         "  tornado-scaffold add --list --json       # what add knows, for scripts"
     ),
@@ -351,8 +353,16 @@ def _add(
         typer.echo(f"{kind['usage']}")
         typer.echo(f"    {kind['summary']}")
         typer.echo(f"    route: {kind['route']}; writes {', '.join(kind['files'])}")
+        if "api_route" in kind:
+            typer.echo(
+                f"    with --api: route {kind['api_route']}; writes {', '.join(kind['api_files'])}"
+            )
         if kind["needs"]:
             typer.echo(f"    needs: {', '.join(kind['needs'])}")
+        for note in kind["notes"]:
+            typer.echo(f"    {note}")
+        for name, summary in kind.get("types", {}).items():
+            typer.echo(f"      {name + ':':<10}{summary}")
 
 
 def _added(kind: str, name: str, project: Path, route: str | None, pretend: bool, **extra) -> None:
@@ -411,6 +421,29 @@ def add_socket(
 ) -> None:
     """A WebSocket: handlers/NAME.py and tests/test_NAME.py, at /ws/NAME."""
     _added("socket", name, project, route, pretend)
+
+
+@add_app.command("model", cls=_Command)
+def add_model(
+    name: NameArgument,
+    fields: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="FIELD:TYPE...",
+            help="The fields, e.g. title:str body:text due:date? (`add --list` has the types).",
+            show_default=False,
+        ),
+    ] = None,
+    api: Annotated[
+        bool, typer.Option("--api", help="A JSON API at /api/NAME instead of pages.")
+    ] = False,
+    route: RouteOption = None,
+    pretend: PretendOption = False,
+    project: ProjectOption = Path("."),
+) -> None:
+    """A table: db/NAME.py, its Alembic revision, handlers/NAME.py, its pages (or --api),
+    tests/test_NAME.py; GET, POST /NAME, GET /NAME/ID. Needs the database module."""
+    _added("model", name, project, route, pretend, fields=fields or [], api=api)
 
 
 @app.command("check", cls=_Command)

@@ -1,0 +1,236 @@
+"""`tornado-scaffold add model NAME FIELD:TYPE... [--api]` (issue 19): a table with every field
+type, as pages and as a JSON API, that migrates (`alembic upgrade head`, `alembic check`),
+passes its own tests, ruff check and ruff format, on SQLite and on PostgreSQL; and the
+refusals, each one line, exit status 2, nothing written."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from checks import (
+    POSTGRESQL_SERVER,
+    assert_lint_clean,
+    assert_own_tests_passed,
+    start_own_tests,
+    stopped_on_failure,
+    throw_away_postgresql_database,
+    upgrade_database,
+)
+from conftest import invoke, render, tree
+
+LONG = "m" * 32  # the longest name and field names: every generated line still fits
+EVERY_TYPE = [
+    "title:str",
+    "body:text",
+    "count:int",
+    "ratio:float",
+    "done:bool",
+    "due:date",
+    "at:datetime",
+    "subtitle:str?",
+    "notes:text?",
+    "rank:int?",
+    "score:float?",
+    "until:date?",
+    "seen:datetime?",
+]
+LONG_FIELDS = [
+    f"{'f' * 30}_{letter}:{kind}"
+    for letter, kind in zip(
+        "abcdefg", ["datetime?", "str", "text?", "int", "float?", "bool", "date"], strict=True
+    )
+]
+
+
+def add(project: Path, home: Path, *args: str):
+    return invoke("add", "model", *args, "--project", project, home=home)
+
+
+def refused(done) -> str:
+    """The refusal's one line (after ``error: ``); fails unless it is one line and exit 2."""
+    assert done.exit_code == 2, (done.exit_code, done.stdout, done.stderr)
+    assert done.stdout == "", done.stdout
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    return lines[0]
+
+
+def alembic_check(project: Path, database_url: str = "") -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", "check"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"alembic check:\n{done.stdout}{done.stderr}"
+    assert "No new upgrade operations detected" in done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("home")
+
+
+def database_project(tmp_path_factory, home, label: str) -> Path:
+    return render(
+        tmp_path_factory.mktemp(label) / "proj",
+        home,
+        database=True,
+        blog=False,
+        auth_providers="[]",
+        docker=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def with_models(tmp_path_factory, home):
+    """A database project with four models added: pages and --api, each with every type,
+    once with ordinary names and once with the longest allowed."""
+    project = database_project(tmp_path_factory, home, "with-models")
+    for args in (
+        ["notes", *EVERY_TYPE],
+        ["items", *EVERY_TYPE, "--api"],
+        [LONG, *LONG_FIELDS],
+        [LONG[:-1] + "a", *LONG_FIELDS, "--api", "--route", "/api/v1/long"],
+    ):
+        done = add(project, home, *args)
+        assert done.exit_code == 0, done.stderr
+        assert "alembic upgrade head" in done.stdout
+    return project
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory, home):
+    """A database project with nothing added (refusals leave it so)."""
+    return database_project(tmp_path_factory, home, "plain")
+
+
+def test_what_a_model_writes_and_registers(with_models):
+    versions = sorted(p.name for p in (with_models / "db/migrations/versions").glob("*.py"))
+    assert [name.split("_")[3] for name in versions] == ["0001", "0002", "0003", "0004", "0005"]
+    assert versions[1].endswith("_0002_notes.py")
+    revision = (with_models / "db/migrations/versions" / versions[2]).read_text()
+    assert (
+        'revision: str = "0003"' in revision
+        and 'down_revision: str | Sequence[str] | None = "0002"' in revision
+    )
+    for path in (
+        "db/notes.py",
+        "handlers/notes.py",
+        "templates/notes/list.html",
+        "templates/notes/item.html",
+        "tests/test_notes.py",
+        "db/items.py",
+        "handlers/items.py",
+        "tests/test_items.py",
+    ):
+        assert (with_models / path).is_file(), path
+    assert not (with_models / "templates/items").exists()  # --api: no pages
+    routes = (with_models / "routes.py").read_text()
+    for line in (
+        'r"/notes", NotesHandler',
+        r'r"/notes/([0-9]+)", NotesHandler',
+        'r"/api/items", ItemsApiHandler',
+        r'r"/api/items/([0-9]+)", ItemsApiHandler',
+        'r"/api/v1/long/([0-9]+)",',
+    ):
+        assert line in routes, routes
+    assert "class Notes(Base):" in (with_models / "db/notes.py").read_text()
+
+
+def test_models_migrate_and_pass_their_tests_and_ruff_on_sqlite(with_models):
+    own = start_own_tests(with_models, browser=False)
+    with stopped_on_failure(own):
+        assert_lint_clean(with_models)
+        upgrade_database(with_models)  # the SQLite file in data/, as the README says
+        alembic_check(with_models)
+    assert_own_tests_passed(own, timeout=300)
+
+
+def test_models_migrate_and_pass_their_tests_on_postgresql(with_models):
+    with throw_away_postgresql_database() as url:
+        upgrade_database(with_models, url)
+        alembic_check(with_models, url)
+    own = start_own_tests(with_models, env={"TEST_DATABASE_URL": POSTGRESQL_SERVER}, browser=False)
+    assert_own_tests_passed(own, timeout=300, postgresql=True)
+
+
+def test_without_the_database_module_add_model_names_the_update(tmp_path_factory, home):
+    project = render(tmp_path_factory.mktemp("no-db") / "proj", home, database=False)
+    before = tree(project)
+    said = refused(add(project, home, "notes", "title:str"))
+    assert "tornado-scaffold update --data database=true" in said, said
+    assert tree(project) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["notes"], "at least one field"),
+        (["notes", "title"], "no type"),
+        (["notes", "title:string"], "unknown type 'string'"),
+        (["notes", "title:str", "title:int"], "given twice"),
+        (["notes", "id:int"], "'id'"),
+        (["notes", "created:datetime"], "'created'"),
+        (["notes", "class:str"], "keyword"),
+        (["notes", "Title:str"], "lowercase"),
+        (["notes", f"{'f' * 33}:str"], "at most 32"),
+        (["notes", "done:bool?"], "drop the ?"),
+        (["users", "title:str"], "table 'users' exists already"),
+        (["identity", "title:str"], "model class Identity exists already"),
+        (["alembic_version", "title:str"], "kept by Alembic"),
+        (["engine", "title:str"], "db/engine.py exists already"),
+    ],
+)
+def test_bad_models_and_fields_are_refused_and_nothing_is_written(plain, home, args, expected):
+    before = tree(plain)
+    said = refused(add(plain, home, *args))
+    assert expected in said, said
+    assert tree(plain) == before
+
+
+def test_two_heads_or_none_are_refused_naming_alembic_merge_heads(plain, home, tmp_path):
+    project = tmp_path / "proj"
+    shutil.copytree(plain, project)
+    versions = project / "db/migrations/versions"
+    first = next(versions.glob("*_0001_*.py"))
+    for number in ("0002", "0003"):  # two revisions after 0001: two heads
+        text = first.read_text().replace('revision: str = "0001"', f'revision: str = "{number}"')
+        text = text.replace(
+            "down_revision: str | Sequence[str] | None = None",
+            'down_revision: str | Sequence[str] | None = "0001"',
+        )
+        (versions / f"2026_12_03_{number}_branch.py").write_text(text)
+    before = tree(project)
+    said = refused(add(project, home, "notes", "title:str"))
+    assert "2 heads (0002, 0003)" in said and "alembic merge heads" in said, said
+    assert tree(project) == before
+
+    for path in versions.glob("*.py"):
+        path.unlink()
+    said = refused(add(project, home, "notes", "title:str"))
+    assert "no head revision" in said and "alembic merge heads" in said, said
+
+
+def test_pretend_writes_nothing_and_list_documents_the_types(plain, home):
+    before = tree(plain)
+    done = add(plain, home, "notes", "title:str", "--pretend")
+    assert done.exit_code == 0, done.stderr
+    assert "would write db/notes.py" in done.stdout.replace("  ", " ")
+    assert tree(plain) == before
+    listed = invoke("add", "--list", home=home)
+    assert "tornado-scaffold add model NAME FIELD:TYPE... [--api]" in listed.stdout
+    for kind in ("str:", "text:", "int:", "float:", "bool:", "date:", "datetime:"):
+        assert kind in listed.stdout
+    assert "TYPE?" in listed.stdout
