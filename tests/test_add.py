@@ -9,7 +9,7 @@ add interrupted at any of its writes.
 
 from __future__ import annotations
 
-import hashlib
+import datetime
 import json
 import re
 import shutil
@@ -22,22 +22,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tornado_scaffold import routes_file
+from tornado_scaffold import model_parts, routes_file
 from tornado_scaffold.commands import add as adding
 from tornado_scaffold.errors import ScaffoldError
 
 from browser_checks import new_context, open_page, problems
 from checks import assert_lint_clean, assert_own_tests_pass
-from conftest import http_get, invoke, render, running_app
-
-
-def tree(project: Path) -> dict[str, str]:
-    """Every file of the project but git's, by its content's hash."""
-    return {
-        path.relative_to(project).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(project.rglob("*"))
-        if path.is_file() and ".git" not in path.relative_to(project).parts
-    }
+from conftest import http_get, invoke, render, running_app, tree
 
 
 @pytest.fixture(scope="module")
@@ -330,16 +321,32 @@ def test_any_name_is_refused_in_one_line_or_makes_valid_code(name):
 
 
 def rendered(kind: adding.Kind, name: str, route: str) -> dict[str, str]:
-    context = {
-        "name": name,
-        "title": name.replace("_", " ").capitalize(),
-        "class_name": adding.class_name(kind, name),
-        "camel": adding.camel_case(name),
-        "route": route,
-        "route_name": name,
-        "project": {},
-    }
-    return {part: adding.render(kind.name, part, context) for part, _ in kind.parts}
+    """Every part of ``kind`` rendered for ``name`` (a model: pages and --api, one field of
+    each type, each as long as a name may be)."""
+    texts = {}
+    for api in (False, True) if kind.api_parts else (False,):
+        context = {
+            "name": name,
+            "title": name.replace("_", " ").capitalize(),
+            "class_name": adding.class_name(kind, name, api),
+            "camel": adding.camel_case(name),
+            "route": route,
+            "route_name": name,
+            "project": {},
+        }
+        if kind.name == "model":
+            fields = model_parts.parse_fields(
+                [f"{type_name[0]}{'_' * 30}{n}:{type_name}" for n, type_name in enumerate(TYPES)]
+            )
+            model = adding.camel_case(name)
+            today = datetime.date(2026, 12, 3)
+            context |= model_parts.model_context(name, model, fields, "0003", "0002", today)
+        for part, _ in kind.api_parts if api else kind.parts:
+            texts[f"{'api/' if api else ''}{part}"] = adding.render(kind.name, part, context)
+    return texts
+
+
+TYPES = list(model_parts.FIELD_TYPES)
 
 
 def test_the_longest_names_and_routes_make_ruff_clean_code(made, home, tmp_path):

@@ -11,6 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The names `add` gives modules, classes, routes and fields: lowercase identifiers, short
+# enough that every generated line holding one fits in 100 columns.
+IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*\Z")
+MAX_IDENTIFIER = 32
+
 # Folders that hold no routes of the application: its tests and what tools make.
 SKIPPED = {"tests", ".git", ".venv", "venv", "build", "dist", "data", "node_modules"}
 # What Tornado's Application serves itself once it has a static_path.
