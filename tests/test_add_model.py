@@ -234,3 +234,48 @@ def test_pretend_writes_nothing_and_list_documents_the_types(plain, home):
     for kind in ("str:", "text:", "int:", "float:", "bool:", "date:", "datetime:"):
         assert kind in listed.stdout
     assert "TYPE?" in listed.stdout
+
+
+def test_a_models_pages_in_chromium_on_a_phone(with_models, tmp_path, browser, axe):
+    """The pages as a visitor meets them, at 390 px: a form sent with missing and wrong values
+    comes back with each message tied to its field; sent right, it shows the new item. No
+    console error, no CSP violation, no serious axe-core violation, nothing wider than the
+    screen (tests/browser_checks.py)."""
+    from playwright.sync_api import expect
+
+    from browser_checks import new_context, open_page, problems
+    from conftest import running_app
+
+    project = Path(shutil.copytree(with_models, tmp_path / "pages", symlinks=True))
+    upgrade_database(project)
+    with running_app(project) as app:
+        context = new_context(browser, "phone")
+        watched = open_page(context)
+        page = watched.page
+        page.goto(app.url + "/notes")
+        assert problems(watched, axe) == []
+        # What a script could send past the browser's own checks: the server's are the rule.
+        page.locator("form.account").evaluate("form => form.setAttribute('novalidate', '')")
+        page.get_by_label("Count", exact=True).fill("12.5")
+        page.get_by_role("button", name="Add").click()
+        for field in ("title", "count"):
+            control = page.locator(f"#notes-{field}")
+            expect(control).to_have_attribute("aria-invalid", "true")
+            expect(control).to_have_attribute("aria-describedby", f"notes-{field}-error")
+            expect(page.locator(f"#notes-{field}-error")).to_be_visible()
+        assert problems(watched, axe) == []
+
+        page.get_by_label("Title", exact=True).fill("Première <b>")
+        page.get_by_label("Body", exact=True).fill("Two\nlines")
+        page.get_by_label("Count", exact=True).fill("3")
+        page.get_by_label("Ratio", exact=True).fill("0.5")
+        page.get_by_label("Done", exact=True).check()
+        page.get_by_label("Due", exact=True).fill("2026-12-03")
+        page.get_by_label("At (UTC)", exact=True).fill("2026-12-03T10:30")
+        page.get_by_role("button", name="Add").click()
+        expect(page.locator("h1")).to_have_text("Notes #1")
+        expect(page.locator("dd").first).to_have_text("Première <b>")  # as text, escaped
+        assert problems(watched, axe) == []
+        page.get_by_role("link", name="All of notes").click()
+        expect(page.get_by_role("link", name="#1")).to_be_visible()
+        context.close()
