@@ -354,18 +354,24 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
-def upgrade_database(project: Path, database_url: str = "") -> None:
-    """``alembic upgrade head`` in ``project``, as its README says, on ``database_url`` (by
-    default, as there, the SQLite file in its data/ folder)."""
+def alembic(project: Path, *args: str, database_url: str = "") -> str:
+    """``alembic ARGS`` in ``project`` on ``database_url`` (by default, as its README says,
+    the SQLite file in its data/ folder); what it printed, once it has succeeded."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     if database_url:
         env["DATABASE_URL"] = database_url
     done = subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        [sys.executable, "-m", "alembic", *args],
         cwd=project,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert done.returncode == 0, f"alembic upgrade head:\n{done.stdout}{done.stderr}"
+    assert done.returncode == 0, f"alembic {' '.join(args)}:\n{done.stdout}{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def upgrade_database(project: Path, database_url: str = "") -> None:
+    """``alembic upgrade head`` in ``project``, as its README says."""
+    alembic(project, "upgrade", "head", database_url=database_url)

@@ -5,16 +5,14 @@ refusals, each one line, exit status 2, nothing written."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from checks import (
     POSTGRESQL_SERVER,
+    alembic,
     assert_lint_clean,
     assert_own_tests_passed,
     start_own_tests,
@@ -62,19 +60,8 @@ def refused(done) -> str:
 
 
 def alembic_check(project: Path, database_url: str = "") -> None:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    done = subprocess.run(
-        [sys.executable, "-m", "alembic", "check"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, f"alembic check:\n{done.stdout}{done.stderr}"
-    assert "No new upgrade operations detected" in done.stdout + done.stderr
+    said = alembic(project, "check", database_url=database_url)
+    assert "No new upgrade operations detected" in said, said
 
 
 @pytest.fixture(scope="module")
