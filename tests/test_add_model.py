@@ -5,6 +5,7 @@ refusals, each one line, exit status 2, nothing written."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -104,14 +105,23 @@ def plain(tmp_path_factory, home):
 
 
 def test_what_a_model_writes_and_registers(with_models):
-    versions = sorted(p.name for p in (with_models / "db/migrations/versions").glob("*.py"))
-    assert [name.split("_")[3] for name in versions] == ["0001", "0002", "0003", "0004", "0005"]
-    assert versions[1].endswith("_0002_notes.py")
-    revision = (with_models / "db/migrations/versions" / versions[2]).read_text()
-    assert (
-        'revision: str = "0003"' in revision
-        and 'down_revision: str | Sequence[str] | None = "0002"' in revision
-    )
+    # One chain: the template's 0001, then each model's revision after the one before it,
+    # each with a random id as Alembic makes them (a later release's 0003 never collides).
+    folder = with_models / "db/migrations/versions"
+    chain = {}
+    for path in folder.glob("*.py"):
+        text = path.read_text()
+        revision = re.search(r'^revision: str = "(\w+)"', text, re.M).group(1)
+        down = re.search(r"^down_revision: .* = (None|\"\w+\")", text, re.M).group(1)
+        chain[down.strip('"')] = revision
+        assert path.name.endswith(f"_{revision}_{path.name.split('_', 4)[4]}"), path.name
+    order, at = [], "None"
+    while at in chain:
+        at = chain[at]
+        order.append(at)
+    assert len(order) == len(chain) == 5 and order[:1] == ["0001"], chain
+    assert all(re.fullmatch(r"[0-9a-f]{12}", revision) for revision in order[1:]), order
+    assert (folder / next(folder.glob(f"*_{order[1]}_notes.py"))).is_file()
     for path in (
         "db/notes.py",
         "handlers/notes.py",

@@ -311,13 +311,11 @@ def next_revision(root: Path, name: str, today: datetime.date) -> tuple[str, str
             f"db/migrations/versions has {said}: `add model` follows a single head; "
             "run `.venv/bin/alembic merge heads` (or restore the folder from git) first"
         )
-    if known and all(revision.isdigit() for revision in known):
-        width = max(len(revision) for revision in known)
-        revision = str(max(int(revision) for revision in known) + 1).zfill(width)
-    else:  # as Alembic makes them
+    # Random, as Alembic makes them: never the number a later template release gives a
+    # revision of its own (0003...), which would then be in the folder twice.
+    revision = secrets.token_hex(6)
+    while revision in known:
         revision = secrets.token_hex(6)
-        while revision in known:
-            revision = secrets.token_hex(6)
     # The folder's file names (alembic.ini's file_template): date, revision, slug.
     file = f"{today:%Y_%m_%d}_{revision}_{name}.py"
     return revision, heads[0], file

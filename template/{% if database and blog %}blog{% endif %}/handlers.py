@@ -24,6 +24,7 @@ HOME_PAGE_SIZE = 5  # entries per home page, shown in full
 ARCHIVE_PAGE_SIZE = 50  # titles per archive page
 FEED_SIZE = 10  # newest entries in the feed
 MAX_PAGE = 100_000  # beyond it, no blog has entries: a 404 without asking the database
+MAX_ID = 2**31 - 1  # the largest id an Integer column holds on PostgreSQL
 # Tries to store a new entry. A try fails only when another request stored the slug it chose
 # since it looked, each time another one: so 10 tries outlast 10 entries of one title at once.
 SLUG_ATTEMPTS = 10
@@ -201,8 +202,12 @@ class ComposeHandler(BlogHandler):
         entry_id = self.get_argument("id", "")
         if not entry_id:
             return None
-        if not entry_id.isascii() or not entry_id.isdigit() or len(entry_id) > 18:
-            raise tornado.web.HTTPError(404)  # no entry has such an id (ids fit in 63 bits)
+        # No entry has an id beyond MAX_ID, and PostgreSQL would refuse it as an Integer
+        # (a 500): its length first, since int() refuses thousands of digits.
+        if not entry_id.isascii() or not entry_id.isdigit() or len(entry_id) > len(str(MAX_ID)):
+            raise tornado.web.HTTPError(404)
+        if int(entry_id) > MAX_ID:
+            raise tornado.web.HTTPError(404)
         async with self.application.db.session() as session:
             entry = await session.get(Entry, int(entry_id))
         if entry is None:
