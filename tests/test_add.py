@@ -27,7 +27,7 @@ from tornado_scaffold.commands import add as adding
 from tornado_scaffold.errors import ScaffoldError
 
 from browser_checks import new_context, open_page, problems
-from checks import assert_lint_clean, assert_own_tests_pass
+from checks import assert_lint_clean
 from conftest import http_get, invoke, render, running_app, tree
 
 
@@ -74,7 +74,8 @@ def test_what_add_writes_is_lint_clean_and_its_tests_pass(grown):
     ):
         assert line in text, text
     assert_lint_clean(grown)
-    assert_own_tests_pass(grown, browser=False, redis_trouble=False)
+    # The added tests (the whole suite of a project with additions runs in
+    # test_release_upgrade.py's update case).
     added = ["tests/test_about_us.py", "tests/test_contact.py", "tests/test_notes.py"]
     done = subprocess.run(
         [
@@ -296,7 +297,7 @@ def test_an_add_interrupted_at_any_write_leaves_the_project_as_it_was(
 # --- names: any text is refused in one line, or makes code that parses and fits ---------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     name=st.one_of(
         st.text(max_size=40),

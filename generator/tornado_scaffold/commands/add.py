@@ -18,6 +18,7 @@ import ast
 import contextlib
 import datetime
 import difflib
+import functools
 import keyword
 import os
 import re
@@ -395,10 +396,12 @@ def refuse_collisions(
             )
 
 
-def render(kind: str, part: str, context: dict[str, Any]) -> str:
+@functools.cache
+def _environment() -> Any:
+    """The parts' Jinja environment, made once: it keeps each part compiled."""
     import jinja2
 
-    environment = jinja2.Environment(
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(PARTS),
         block_start_string="[%",
         block_end_string="%]",
@@ -412,6 +415,10 @@ def render(kind: str, part: str, context: dict[str, Any]) -> str:
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # Python and Tornado templates; the values are checked names
     )
+
+
+def render(kind: str, part: str, context: dict[str, Any]) -> str:
+    environment = _environment()
     text = environment.get_template(f"{kind}/{part}.jinja").render(context)
     if part.endswith(".py"):
         ast.parse(text)  # a part that renders broken code is this tool's bug: fail here
