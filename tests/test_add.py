@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import keyword
 import re
 import shutil
 import subprocess
@@ -188,6 +189,8 @@ REFUSALS = [
     (("page", "x", "--route", "about"), "is not a path"),
     (("page", "x", "--route", "/a b"), "is not a path"),
     (("page", "x", "--route", "/about/"), "ends with /"),
+    (("page", "x", "--route", "/a/../b"), "has a . or .. segment"),
+    (("page", "x", "--route", "/./x"), "has a . or .. segment"),
     (("page", "x", "--route", "/" + "a" * 64), "longer than 64 characters"),
 ]
 
@@ -243,8 +246,29 @@ def test_a_routes_py_that_add_cannot_read_is_named(project, home):
     assert "routes.py is not valid Python" in refused(project, home, "page", "about")
     routes.write_text("ROUTES = dict()\n")
     assert "ROUTES is assigned something other than a list" in refused(project, home, "page", "x")
+    routes.write_text("import tornado.web\n\nfrom pages import AboutHandler\n\nROUTES = []\n")
+    assert "routes.py has a AboutHandler already" in refused(project, home, "page", "about")
     routes.unlink()
     assert "routes.py is missing" in refused(project, home, "page", "about")
+    (project / "mine.py").write_text("ROUTES = []\n")
+    routes.symlink_to(project / "mine.py")
+    assert "routes.py is not a plain file" in refused(project, home, "page", "about")
+
+
+def test_a_write_the_system_refuses_is_one_line_and_undone(project, home, monkeypatch):
+    """As for a folder this user may not write to (root, who runs these tests, may)."""
+    before = tree(project)
+    real_open = open
+
+    def refusing_open(path, mode="r", *args, **kwargs):
+        if "x" in mode and str(path).endswith("test_about.py"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(adding, "open", refusing_open, raising=False)
+    said = refused(project, home, "page", "about")
+    assert "cannot write" in said and "Permission denied: the project was left as it was" in said
+    assert tree(project) == before
 
 
 def test_projects_add_cannot_serve_are_refused_naming_what_to_do(project, home, tmp_path):
@@ -313,6 +337,8 @@ def test_any_name_is_refused_in_one_line_or_makes_valid_code(name):
         return
     assert name.isidentifier() and name.isascii() and len(name) <= adding.MAX_NAME
     for kind in adding.KINDS.values():
+        if kind.name == "model" and keyword.iskeyword(adding.camel_case(name)):
+            continue  # refused: test_add_model.py
         route = adding.check_route(kind.route.format(name=name))
         for part, text in rendered(kind, name, route).items():
             if part.endswith(".py"):  # compiles, and fits ruff's line length

@@ -188,6 +188,8 @@ def test_without_the_database_module_add_model_names_the_update(tmp_path_factory
         (["identity", "title:str"], "model class Identity exists already"),
         (["alembic_version", "title:str"], "kept by Alembic"),
         (["engine", "title:str"], "db/engine.py exists already"),
+        (["false", "title:str"], "the model class False, a Python keyword"),
+        (["none", "title:str", "--api"], "the model class None, a Python keyword"),
     ],
 )
 def test_bad_models_and_fields_are_refused_and_nothing_is_written(plain, home, args, expected):

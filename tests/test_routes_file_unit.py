@@ -57,3 +57,31 @@ def test_route_names_and_patterns_are_written_as_literals():
         with pytest.raises(ScaffoldError):
             adding.check_route(bad)
     assert set(string.ascii_letters + string.digits + "-._~/") >= set("/a.b/c-d~e")
+
+
+def test_a_crlf_routes_py_stays_crlf():
+    source = "import tornado.web\r\n\r\nROUTES = [\r\n    # ours\r\n]\r\n"
+    changed = routes_file.add_routes(
+        source, [routes_file.Route("/c", "CHandler", "c", "handlers.c")]
+    )
+    assert "\n" not in changed.replace("\r\n", ""), repr(changed)
+    assert "from handlers.c import CHandler\r\n" in changed
+
+
+def test_the_import_goes_after_from_future_and_among_the_projects_own():
+    future = "from __future__ import annotations\n\nfrom tornado.web import URLSpec\n\nROUTES: list[URLSpec] = []\n"
+    changed = routes_file.add_routes(
+        future, [routes_file.Route("/c", "CHandler", "c", "handlers.c")]
+    )
+    assert changed.startswith("from __future__ import annotations\n\nimport tornado.web\n")
+    compile(changed, "routes.py", "exec")
+    ours = "import tornado.web\n\nfrom pages.faq import FaqHandler\n\nROUTES = []\n"
+    changed = routes_file.add_routes(
+        ours, [routes_file.Route("/c", "CHandler", "c", "handlers.c")], frozenset({"pages"})
+    )
+    assert "from handlers.c import CHandler\nfrom pages.faq import FaqHandler\n" in changed
+
+
+def test_the_names_routes_py_binds():
+    source = "import tornado.web\nfrom pages import A as B\nX: int = 1\nY = Z = 2\nclass C: ...\n"
+    assert routes_file.bound_names(source) == {"tornado", "B", "X", "Y", "Z", "C"}

@@ -377,6 +377,13 @@ def refuse_shadowing(texts: dict[str, str], model: str) -> None:
                     bound.append((alias.asname or alias.name).partition(".")[0])
             elif isinstance(statement, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 bound.append(statement.name)
+            elif isinstance(statement, (ast.Assign, ast.AnnAssign)):  # DATE = re.compile...
+                targets = (
+                    statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+                )
+                bound += [
+                    t.id for target in targets for t in ast.walk(target) if isinstance(t, ast.Name)
+                ]
         if bound.count(model) > 1:
             raise ScaffoldError(
                 f"model class {model} would clash with another {model} in {target}: "

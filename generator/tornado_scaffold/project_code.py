@@ -52,11 +52,18 @@ def _has_regex(pattern: str) -> bool:
 
 
 def _python_files(root: Path) -> Iterator[Path]:
-    for path in sorted(root.iterdir()):
+    """The project's own Python files: not its tests, nor a virtual environment (a folder
+    with a pyvenv.cfg, whatever its name), nor a folder this user may not read."""
+    try:
+        paths = sorted(root.iterdir())
+    except OSError:
+        return
+    for path in paths:
         if path.name in SKIPPED or path.name.startswith("."):
             continue
         if path.is_dir():
-            yield from _python_files(path)
+            if not (path / "pyvenv.cfg").exists():
+                yield from _python_files(path)
         elif path.suffix == ".py":
             yield path
 
@@ -83,7 +90,7 @@ def read(root: Path) -> Code:
         relative = path.relative_to(root).as_posix()
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=relative)
-        except (SyntaxError, UnicodeDecodeError, ValueError):
+        except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
             continue  # not code this reads; Python will say what is wrong with it
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef) and relative.startswith("handlers/"):
@@ -109,3 +116,17 @@ def read(root: Path) -> Code:
                 if pattern is not None and pattern.startswith("/"):
                     code.routes.append((pattern, relative))
     return code
+
+
+def top_level_names(root: Path) -> frozenset[str]:
+    """The project's own importable top-level names (its packages and modules), which
+    import sorting puts in a block of their own."""
+    try:
+        paths = list(root.iterdir())
+    except OSError:
+        return frozenset()
+    return frozenset(
+        path.stem
+        for path in paths
+        if (path.suffix == ".py" and path.is_file()) or (path / "__init__.py").is_file()
+    )

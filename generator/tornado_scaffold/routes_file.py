@@ -34,9 +34,32 @@ class NotFound(Exception):
     """routes.py lacks what ``add`` registers into; ``str()`` says what was expected."""
 
 
-def add_routes(source: str, routes: Sequence[Route]) -> str:
+def bound_names(source: str) -> set[str]:
+    """The names routes.py binds at module level: its imports, classes, functions and
+    assignments (a handler added under one of them would replace it)."""
+    import ast
+
+    names: set[str] = set()
+    for statement in ast.parse(source).body:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).partition(".")[0] for a in statement.names)
+        elif isinstance(statement, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(statement.name)
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            names.update(
+                node.id for t in targets for node in ast.walk(t) if isinstance(node, ast.Name)
+            )
+    return names
+
+
+def add_routes(
+    source: str, routes: Sequence[Route], first_party: frozenset[str] = frozenset()
+) -> str:
     """``source`` (routes.py) with ``routes`` appended to ``ROUTES`` and their handlers
-    imported. Raises NotFound when there is no module-level ``ROUTES = [...]`` list."""
+    imported, among the imports of ``first_party`` modules (the project's own top-level
+    names) if it has some. Raises NotFound when there is no module-level ``ROUTES = [...]``
+    list."""
     module = cst.parse_module(source)
     body = list(module.body)
     index = _routes_statement(body)
@@ -45,7 +68,12 @@ def add_routes(source: str, routes: Sequence[Route]) -> str:
     routes_list = assign.value
     url = _url_function(body)
     if url is None:
-        body.insert(_first_import_index(body), _parse_statement("import tornado.web\n"))
+        at = _first_import_index(body)
+        tornado_import = _parse_statement("import tornado.web\n")
+        if at < len(body):  # it takes the blank lines (or comments) above the one it precedes
+            tornado_import = tornado_import.with_changes(leading_lines=body[at].leading_lines)
+            body[at] = body[at].with_changes(leading_lines=())
+        body.insert(at, tornado_import)
         index += 1
         url = "tornado.web.url"
     new_list = _appended(routes_list, [_route_text(url, route) for route in routes])
@@ -57,7 +85,7 @@ def add_routes(source: str, routes: Sequence[Route]) -> str:
         if route.handler not in names:
             names.append(route.handler)
     for module_name, names in sorted(by_module.items()):
-        body = _with_import(body, module_name, sorted(names))
+        body = _with_import(body, module_name, sorted(names), first_party)
     return module.with_changes(body=body).code
 
 
@@ -121,8 +149,16 @@ def _url_function(body: list[cst.CSTNode]) -> str | None:
     return None
 
 
+def _is_future(node: cst.Import | cst.ImportFrom) -> bool:
+    return isinstance(node, cst.ImportFrom) and _dotted(node.module or cst.Name("")) == "__future__"
+
+
 def _first_import_index(body: list[cst.CSTNode]) -> int:
+    """Where a new first import goes: before the others, after ``from __future__``."""
     imports = _imports(body)
+    futures = [index for index, node in imports if _is_future(node)]
+    if futures:
+        return futures[-1] + 1
     if imports:
         return imports[0][0]
     # After the module's docstring, if it has one.
@@ -152,7 +188,9 @@ def _sort_key(module_name: str) -> tuple[str, str]:
     return (module_name.lower(), module_name)
 
 
-def _with_import(body: list[cst.CSTNode], module_name: str, names: list[str]) -> list[cst.CSTNode]:
+def _with_import(
+    body: list[cst.CSTNode], module_name: str, names: list[str], first_party: frozenset[str]
+) -> list[cst.CSTNode]:
     """``body`` importing ``names`` from ``module_name``: added to an existing import from
     that module, else placed among the ``from handlers...`` imports in sorted order, else
     after the last import as a block of its own."""
@@ -170,13 +208,13 @@ def _with_import(body: list[cst.CSTNode], module_name: str, names: list[str]) ->
             replacement = _parse_statement(_import_text(module_name, merged))
             body[index] = replacement.with_changes(leading_lines=body[index].leading_lines)
             return body
-    top = module_name.partition(".")[0]
+    ours = first_party | {module_name.partition(".")[0]}
     siblings = [
         (index, node)
         for index, node in imports
         if isinstance(node, cst.ImportFrom)
         and node.relative == ()
-        and _dotted(node.module or cst.Name("")).partition(".")[0] == top
+        and _dotted(node.module or cst.Name("")).partition(".")[0] in ours
     ]
     statement = _parse_statement(_import_text(module_name, names))
     if siblings:

@@ -40,6 +40,7 @@ MAX_ROUTE = 64  # characters, for the same reason
 # A route is a literal path: letters, digits and - . _ ~ /, no regular expression (a
 # page's get() takes no arguments from the URL).
 ROUTE_RULE = re.compile(r"/([A-Za-z0-9._~-]+/)*[A-Za-z0-9._~-]*\Z")
+DOT_SEGMENT = re.compile(r"(^|/)\.\.?(/|$)")  # browsers resolve /./ and /../ away
 # Modules every project has beside the optional ones (app.py, server.py...; the handlers
 # the template writes): a name may not take theirs.
 CORE_NAMES = {
@@ -238,6 +239,11 @@ def add(
     refuse_collisions(root, kind, name, routes, code, targets)
     model = camel_case(name)
     if kind.name == "model":
+        if keyword.iskeyword(model):  # true, false, none
+            raise ScaffoldError(
+                f"name {name!r} would name the model class {model}, a Python keyword: "
+                "choose another"
+            )
         model_parts.refuse_model_collisions(root, name, model)
 
     context = {
@@ -257,8 +263,13 @@ def add(
     if kind.name == "model":
         model_parts.refuse_shadowing(written, model)
     routes_path = root / routes_file.FILE
+    if routes_path.is_symlink() or (routes_path.exists() and not routes_path.is_file()):
+        raise ScaffoldError(
+            f"{routes_path} is not a plain file (a link or a folder): `add` changes it in "
+            "place; put the file itself there"
+        )
     try:
-        before = routes_path.read_text(encoding="utf-8")
+        before = _read(routes_path)
     except FileNotFoundError:
         raise ScaffoldError(
             f"{routes_path} is missing: `add` registers routes there; restore it from git "
@@ -267,7 +278,7 @@ def add(
     except (OSError, UnicodeDecodeError) as error:
         raise ScaffoldError(f"cannot read {routes_path}: {error}: restore it from git") from None
     try:
-        after = routes_file.add_routes(before, routes)
+        after = routes_file.add_routes(before, routes, project_code.top_level_names(root))
     except routes_file.NotFound as error:
         raise ScaffoldError(
             f"{routes_path}: {error}: `add` appends routes to a module-level "
@@ -277,6 +288,18 @@ def add(
     except routes_file.ParseError as error:
         raise ScaffoldError(
             f"{routes_path} is not valid Python ({type(error).__name__}): fix it first"
+        ) from None
+    bound = routes_file.bound_names(before) & {route.handler for route in routes}
+    if bound:
+        raise ScaffoldError(
+            f"{routes_path} has a {bound.pop()} already: choose another name, or rename that one"
+        )
+    try:
+        compile(after, routes_file.FILE, "exec")
+    except SyntaxError:  # a shape of routes.py this tool does not know how to change
+        raise ScaffoldError(
+            f"{routes_path} could not be changed safely (it would not compile): register "
+            "the handler there yourself"
         ) from None
     diff = "".join(
         difflib.unified_diff(
@@ -299,8 +322,20 @@ def add(
         pretend=pretend,
     )
     if not pretend:
-        write(root, written, {routes_file.FILE: (before, after)})
+        try:
+            write(root, written, {routes_file.FILE: (before, after)})
+        except OSError as error:  # after write() has put everything back
+            raise ScaffoldError(
+                f"cannot write {error.filename or root}: {error.strerror or error}: the project "
+                "was left as it was"
+            ) from None
     return result
+
+
+def _read(path: Path) -> str:
+    """A text file as it is, line endings included (a CRLF routes.py stays CRLF)."""
+    with open(path, encoding="utf-8", newline="") as stream:
+        return stream.read()
 
 
 def camel_case(name: str) -> str:
@@ -339,6 +374,10 @@ def check_route(route: str) -> str:
         raise ScaffoldError(
             f"route {route!r} is not a path: start it with / and use letters, digits, "
             "- . _ ~ and / (e.g. --route /about-us)"
+        )
+    if DOT_SEGMENT.search(route):
+        raise ScaffoldError(
+            f"route {route!r} has a . or .. segment, which browsers resolve away: drop it"
         )
     if len(route) > MAX_ROUTE:
         raise ScaffoldError(f"route {route[:20]!r}... is longer than {MAX_ROUTE} characters")
@@ -479,7 +518,7 @@ def write(root: Path, new: dict[str, str], changed: dict[str, tuple[str, str]]) 
                 out.write(text)
         for relative, (before, after) in changed.items():
             target = root / relative
-            if target.read_text(encoding="utf-8") != before:
+            if _read(target) != before:
                 raise ScaffoldError(f"{relative} changed while `add` ran: run it again")
             with interrupts.deferred():
                 _replace(target, after)
@@ -488,7 +527,8 @@ def write(root: Path, new: dict[str, str], changed: dict[str, tuple[str, str]]) 
     except BaseException:
         with interrupts.deferred():
             for target, before in replaced.items():
-                _replace(target, before)
+                with contextlib.suppress(OSError):
+                    _replace(target, before)
             for target in reversed(made_files):
                 with contextlib.suppress(OSError):
                     target.unlink()
