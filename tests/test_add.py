@@ -391,3 +391,20 @@ def test_the_longest_names_and_routes_make_ruff_clean_code(made, home, tmp_path)
         done = invoke("add", kind, name, "--project", project, *args, home=home)
         assert done.exit_code == 0, done.stderr
     assert_lint_clean(project)
+
+
+def test_the_generated_readme_says_how_to_grow_the_project(project, home, monkeypatch):
+    """The generated README's `add` commands, run as written in the project folder."""
+    import shlex
+
+    readme = (project / "README.md").read_text()
+    section = readme.split("## Grow it", 1)[1].split("\n## ", 1)[0]
+    lines = re.search(r"```sh\n(.*?)```", section, re.DOTALL).group(1).splitlines()
+    assert len(lines) >= 4, lines
+    monkeypatch.chdir(project)
+    for line in lines:
+        argv = shlex.split(line, comments=True)
+        assert argv[:2] == ["tornado-scaffold", "add"], line
+        done = invoke(*argv[1:], home=home)
+        assert done.exit_code == 0, (line, done.stderr)
+    assert_lint_clean(project)

@@ -278,3 +278,18 @@ def test_a_models_pages_in_chromium_on_a_phone(with_models, tmp_path, browser, a
         page.get_by_role("link", name="All of notes").click()
         expect(page.get_by_role("link", name="#1")).to_be_visible()
         context.close()
+
+
+def test_the_generated_readme_adds_a_model_too(plain, home, tmp_path, monkeypatch):
+    """With the database module, the README's `add` commands include a model: run as written."""
+    import shlex
+
+    project = Path(shutil.copytree(plain, tmp_path / "proj", symlinks=True))
+    section = (project / "README.md").read_text().split("## Grow it", 1)[1].split("\n## ", 1)[0]
+    lines = re.search(r"```sh\n(.*?)```", section, re.DOTALL).group(1).splitlines()
+    assert any(" add model " in line for line in lines), lines
+    monkeypatch.chdir(project)
+    for line in lines:
+        done = invoke(*shlex.split(line, comments=True)[1:], home=home)
+        assert done.exit_code == 0, (line, done.stderr)
+    assert_lint_clean(project)
