@@ -132,14 +132,16 @@ def test_the_added_pieces_answer_real_clients(grown, browser, axe):
             connect(socket_url, origin="https://elsewhere.example", open_timeout=10)
         assert foreign.value.response.status_code == 403
 
-        # The page as a visitor meets it: in the site's layout, on a phone, accessible.
-        context = new_context(browser, "phone")
-        watched = open_page(context)
-        watched.page.goto(app.url + "/about_us")
-        assert watched.page.locator("header.site-header").count() == 1
-        assert watched.page.locator("h1").inner_text() == "About us"
-        assert problems(watched, axe) == []
-        context.close()
+        # The page as a visitor meets it: in the site's layout, on a desktop and a phone,
+        # accessible.
+        for size in ("desktop", "phone"):
+            context = new_context(browser, size)
+            watched = open_page(context)
+            watched.page.goto(app.url + "/about_us")
+            assert watched.page.locator("header.site-header").count() == 1
+            assert watched.page.locator("h1").inner_text() == "About us"
+            assert problems(watched, axe) == [], size
+            context.close()
 
 
 def test_pretend_prints_the_change_and_writes_nothing(project, home):

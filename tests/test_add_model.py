@@ -235,8 +235,9 @@ def test_pretend_writes_nothing_and_list_documents_the_types(plain, home):
     assert "TYPE?" in listed.stdout
 
 
-def test_a_models_pages_in_chromium_on_a_phone(with_models, tmp_path, browser, axe):
-    """The pages as a visitor meets them, at 390 px: a form sent with missing and wrong values
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_a_models_pages_in_chromium(with_models, tmp_path, browser, axe, size):
+    """The pages as a visitor meets them, at 1280 and at 390 px: a form sent with missing and wrong values
     comes back with each message tied to its field; sent right, it shows the new item. No
     console error, no CSP violation, no serious axe-core violation, nothing wider than the
     screen (tests/browser_checks.py)."""
@@ -248,7 +249,7 @@ def test_a_models_pages_in_chromium_on_a_phone(with_models, tmp_path, browser, a
     project = Path(shutil.copytree(with_models, tmp_path / "pages", symlinks=True))
     upgrade_database(project)
     with running_app(project) as app:
-        context = new_context(browser, "phone")
+        context = new_context(browser, size)
         watched = open_page(context)
         page = watched.page
         page.goto(app.url + "/notes")
