@@ -153,30 +153,6 @@ class Field:
             return line
         return f"    {self.name}: {annotation} = mapped_column(\n        {self.kind.column}\n    )"
 
-    @property
-    def migration(self) -> str:
-        return self.kind.migration
-
-    @property
-    def form_sample(self) -> str:
-        return self.kind.form_sample
-
-    @property
-    def json_sample(self) -> str:
-        return self.kind.json_sample
-
-    @property
-    def json_result(self) -> str:
-        return self.kind.stored
-
-    @property
-    def form_bad(self) -> tuple[str, ...]:
-        return self.kind.form_bad
-
-    @property
-    def json_bad(self) -> tuple[str, ...]:
-        return self.kind.json_bad
-
 
 def parse_fields(specs: Sequence[str]) -> list[Field]:
     """``add model``'s FIELD:TYPE arguments; a refusal naming the first bad one."""
@@ -403,7 +379,7 @@ def model_context(
     used = {field.kind.column.partition("(")[0] for field in fields} | {"DateTime"}
     handler_names = ["FIELDS", "MAX_INT", "MAX_STR", "MAX_TEXT", "MIN_INT", model, "clean", "utc"]
     # The tests import the model (pages) and the limits their samples use.
-    samples = " ".join(" ".join([*field.form_bad, *field.json_bad]) for field in fields)
+    samples = " ".join(" ".join([*field.kind.form_bad, *field.kind.json_bad]) for field in fields)
     limits = [limit for limit in ("MAX_STR", "MAX_TEXT") if limit in samples]
     return {
         "model": model,

@@ -397,9 +397,9 @@ def refuse_collisions(
     name: str,
     routes: list[Route],
     code: project_code.Code,
-    targets: dict[str, str] | None = None,
+    targets: dict[str, str],
 ) -> None:
-    for target in targets if targets is not None else kind.targets(name):
+    for target in targets:
         if (root / target).exists() or (root / target).is_symlink():
             raise ScaffoldError(f"{target} exists already: choose another name")
     if (root / name).exists() or (root / f"{name}.py").exists():
