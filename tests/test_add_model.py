@@ -152,7 +152,7 @@ def test_models_migrate_and_pass_their_tests_and_ruff_on_sqlite(with_models):
         assert_lint_clean(with_models)
         upgrade_database(with_models)  # the SQLite file in data/, as the README says
         alembic_check(with_models)
-    assert_own_tests_passed(own, timeout=300)
+    assert_own_tests_passed(own)
 
 
 def test_models_migrate_and_pass_their_tests_on_postgresql(with_models):
@@ -160,7 +160,7 @@ def test_models_migrate_and_pass_their_tests_on_postgresql(with_models):
         upgrade_database(with_models, url)
         alembic_check(with_models, url)
     own = start_own_tests(with_models, env={"TEST_DATABASE_URL": POSTGRESQL_SERVER}, browser=False)
-    assert_own_tests_passed(own, timeout=300, postgresql=True)
+    assert_own_tests_passed(own, postgresql=True)
 
 
 def test_without_the_database_module_add_model_names_the_update(tmp_path_factory, home):
