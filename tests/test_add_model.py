@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,57 @@ def test_without_the_database_module_add_model_names_the_update(tmp_path_factory
     said = refused(add(project, home, "notes", "title:str"))
     assert "tornado-scaffold update --data database=true" in said, said
     assert tree(project) == before
+
+
+def commit(project: Path, message: str) -> None:
+    git = ["git", "-c", "user.name=User", "-c", "user.email=user@example.invalid"]
+    for argv in (["add", "-A"], ["-c", "commit.gpgsign=false", "commit", "-qm", message]):
+        subprocess.run([*git, *argv], cwd=project, check=True)
+
+
+def test_an_update_that_brings_a_revision_beside_a_model_says_to_merge_the_heads(
+    tmp_path_factory, home
+):
+    """Turning the blog on brings its revision 0002 after the template's 0001, where a model
+    added before follows 0001 too: two heads. The update says so and names the merge; after
+    the command it prints, the revisions have one head, upgrade, and agree with the models."""
+    project = database_project(tmp_path_factory, home, "heads")
+    assert add(project, home, "books", "title:str").exit_code == 0
+    commit(project, "Add model books")
+    model = alembic(project, "heads").split()[0]
+
+    preview = invoke("update", project, "--data", "blog=true", "--pretend", home=home)
+    assert preview.exit_code == 0, preview.stderr
+    assert f"would have 2 heads (0002, {model})" in preview.stdout.replace("\n", " ")
+    done = invoke("update", project, "--data", "blog=true", home=home)
+    assert done.exit_code == 0, done.stderr
+    merge = next(line for line in done.stdout.splitlines() if "merge heads" in line)
+    assert merge.split("#")[0].split() == [
+        ".venv/bin/alembic",
+        *["merge", "heads", "-m", '"merge', 'heads"'],
+    ], merge
+    assert f"2 heads now (0002, {model})" in merge, merge
+    steps = done.stdout.split("Next steps:")[1]
+    assert steps.index("merge heads") < steps.index("-m pytest") < steps.index("upgrade head")
+
+    alembic(project, "merge", "heads", "-m", "merge heads")
+    assert len(alembic(project, "heads").splitlines()) == 1
+    upgrade_database(project)
+    alembic_check(project)
+    assert_lint_clean(project)  # the merge revision too, written from the project's template
+
+
+def test_an_update_that_brings_revisions_says_to_upgrade(tmp_path_factory, home):
+    project = render(tmp_path_factory.mktemp("no-db-yet") / "proj", home, database=False)
+    done = invoke("update", project, "--data", "database=true", home=home)
+    assert done.exit_code == 0, done.stderr
+    assert ".venv/bin/alembic upgrade head  # new database revisions" in done.stdout
+    assert "merge heads" not in done.stdout
+    # An update that brings none says nothing of them.
+    commit(project, "Update with the database")
+    again = invoke("update", project, "--data", "websocket=true", home=home)
+    assert again.exit_code == 0, again.stderr
+    assert "alembic" not in again.stdout, again.stdout
 
 
 @pytest.mark.parametrize(

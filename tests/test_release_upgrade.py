@@ -142,6 +142,8 @@ def test_a_project_of_an_earlier_release_updates_with_its_edits_kept(
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"_commit: {THIS}" in (project / ".copier-answers.yml").read_text()
+    # The database's revisions arrive with the module: the next steps say to apply them.
+    assert ("alembic upgrade head  # new database revisions" in done.stdout) == grow, done.stdout
     assert "Ours, kept across updates." in (project / "README.md").read_text()
     assert 'greeting="hi"' in (project / "handlers" / "main_handler.py").read_text()
     assert "{{ greeting }}: your Tornado" in (project / "templates" / "index.html").read_text()

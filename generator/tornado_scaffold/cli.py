@@ -59,6 +59,7 @@ app = typer.Typer(
 # and Ubuntu have no `python`); later steps run its programs by path, activated or not.
 VENV_PIP = ".venv/bin/pip"
 VENV_PYTHON = ".venv/bin/python"
+VENV_ALEMBIC = ".venv/bin/alembic"
 
 DataOption = Annotated[
     list[str] | None,
@@ -260,6 +261,13 @@ def update_project(
             typer.echo(done.stat)
         if done.requirements_changed:
             typer.echo("\nThe requirements would change: install them again after the update.")
+        if done.heads:
+            typer.echo(
+                f"\nThe database's revisions would have {len(done.heads)} heads "
+                f"({', '.join(done.heads)}): merge them with `alembic merge heads` after it."
+            )
+        elif done.revisions:
+            typer.echo("\nThe database's revisions would change: `alembic upgrade head` after it.")
         if done.conflicts:
             typer.echo("\nWould conflict:")
             typer.echo("\n".join(f"  {name}" for name in done.conflicts))
@@ -287,7 +295,16 @@ def update_project(
             f"  {VENV_PIP} install -r requirements-dev.txt  # the requirements changed: "
             "install them first"
         )
+    if done.heads:
+        typer.echo(
+            f'  {VENV_ALEMBIC} merge heads -m "merge heads"  # the revisions have '
+            f"{len(done.heads)} heads now ({', '.join(done.heads)}): make them one"
+        )
     typer.echo(f"  {VENV_PYTHON} -W error -m pytest  # run the project's tests")
+    if done.revisions or done.heads:
+        typer.echo(
+            f"  {VENV_ALEMBIC} upgrade head  # new database revisions: apply them to the database"
+        )
     typer.echo(f'  git add -A . && git commit -m "Update to tornado-scaffold {done.to_version}"')
 
 

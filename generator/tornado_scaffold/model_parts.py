@@ -264,6 +264,12 @@ def read_revisions(versions: Path) -> list[Revision]:
     return found
 
 
+def head_revisions(revisions: Sequence[Revision]) -> list[str]:
+    """The ids of the revisions no other revision follows: Alembic's heads, sorted."""
+    pointed = {down for revision in revisions for down in revision.down}
+    return sorted({revision.revision for revision in revisions} - pointed)
+
+
 def next_revision(root: Path, name: str, today: datetime.date) -> tuple[str, str, str]:
     """(revision id, the current head it follows, file name) of the model's revision."""
     versions = root / "db" / "migrations" / "versions"
@@ -279,8 +285,7 @@ def next_revision(root: Path, name: str, today: datetime.date) -> tuple[str, str
             "db/migrations/versions holds one revision id twice: give each its own, then "
             "check with `alembic heads` (and `alembic merge heads` if there are several)"
         )
-    pointed = {down for revision in revisions for down in revision.down}
-    heads = sorted(known - pointed)
+    heads = head_revisions(revisions)
     if len(heads) != 1:
         said = f"{len(heads)} heads ({', '.join(heads)})" if heads else "no head revision"
         raise ScaffoldError(

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tornado_scaffold import answers, copier_adapter, generated, gitrepo, interrupts, source
+from tornado_scaffold import (
+    answers,
+    copier_adapter,
+    generated,
+    gitrepo,
+    interrupts,
+    model_parts,
+    source,
+)
 from tornado_scaffold.errors import ScaffoldError
 from tornado_scaffold.questions import Question
 
@@ -35,6 +43,11 @@ class Updated:
     removed: list[str] = field(default_factory=list)  # files the template deleted
     conflicts: list[str] = field(default_factory=list)  # files left with <<<<<<< markers
     requirements_changed: bool = False  # what the project installs: reinstall before testing
+    # The database's Alembic revisions the update added or changed: `alembic upgrade head`.
+    revisions: list[str] = field(default_factory=list)
+    # Their heads when there are several after the update (a revision of the template's
+    # beside one of the user's, such as `add model` writes): `alembic merge heads` first.
+    heads: list[str] = field(default_factory=list)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -133,7 +146,25 @@ def _outcome(result: Updated, tree: Path) -> Updated:
         removed=gitrepo.deleted(tree),
         conflicts=conflicts(tree, gitrepo.changed(tree)),
         requirements_changed=requirements_changed(tree),
+        revisions=[name for name in gitrepo.changed(tree) if name.startswith(VERSIONS + "/")],
+        heads=several_heads(tree),
     )
+
+
+VERSIONS = "db/migrations/versions"  # the database module's Alembic revisions
+
+
+def several_heads(path: Path) -> list[str]:
+    """The heads of the project's Alembic revisions when there are several (else none):
+    read without running them, as `add model` reads them."""
+    versions = path / VERSIONS
+    if not versions.is_dir():
+        return []
+    try:
+        heads = model_parts.head_revisions(model_parts.read_revisions(versions))
+    except ScaffoldError:  # a revision written unusually: Alembic itself will say
+        return []
+    return heads if len(heads) > 1 else []
 
 
 REQUIREMENTS = ("requirements.txt", "requirements-dev.txt")
