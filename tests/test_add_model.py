@@ -128,6 +128,7 @@ def test_what_a_model_writes_and_registers(with_models):
         "handlers/notes.py",
         "templates/notes/list.html",
         "templates/notes/item.html",
+        "templates/notes/form.html",
         "tests/test_notes.py",
         "db/items.py",
         "handlers/items.py",
@@ -290,7 +291,8 @@ def test_pretend_writes_nothing_and_list_documents_the_types(plain, home):
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_a_models_pages_in_chromium(with_models, tmp_path, browser, axe, size):
     """The pages as a visitor meets them, at 1280 and at 390 px: a form sent with missing and wrong values
-    comes back with each message tied to its field; sent right, it shows the new item. No
+    comes back with each message tied to its field; sent right, it shows the new item, whose
+    page edits it (its form filled with what it holds) and deletes it. No
     console error, no CSP violation, no serious axe-core violation, nothing wider than the
     screen (tests/browser_checks.py)."""
     from playwright.sync_api import expect
@@ -330,6 +332,22 @@ def test_a_models_pages_in_chromium(with_models, tmp_path, browser, axe, size):
         assert problems(watched, axe) == []
         page.get_by_role("link", name="All of notes").click()
         expect(page.get_by_role("link", name="#1")).to_be_visible()
+
+        # The item's page edits it, its form filled with what it holds, and deletes it.
+        page.get_by_role("link", name="#1").click()
+        expect(page.get_by_label("Due", exact=True)).to_have_value("2026-12-03")
+        expect(page.get_by_label("Done", exact=True)).to_be_checked()
+        page.get_by_label("Title", exact=True).fill("Second")
+        page.get_by_label("Done", exact=True).uncheck()
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator("h1")).to_have_text("Notes #1")
+        expect(page.locator("dd").first).to_have_text("Second")
+        expect(page.get_by_label("Done", exact=True)).not_to_be_checked()
+        expect(page.get_by_label("At (UTC)", exact=True)).to_have_value("2026-12-03T10:30")
+        assert problems(watched, axe) == []
+        page.get_by_role("button", name="Delete notes #1").click()
+        expect(page.locator("h1")).to_have_text("Notes")
+        expect(page.get_by_text("Nothing yet")).to_be_visible()
         context.close()
 
 

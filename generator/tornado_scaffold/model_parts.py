@@ -36,6 +36,11 @@ class FieldType:
     stored: str  # the item's JSON for either sample
     form_bad: tuple[str, ...]
     json_bad: tuple[str, ...]
+    # Another value, that an edit writes over the samples: as a form sends it, as JSON,
+    # and the item's JSON for either.
+    form_edit: str
+    json_edit: str
+    stored_edit: str
 
 
 FIELD_TYPES = {
@@ -49,6 +54,9 @@ FIELD_TYPES = {
         '"Première <b>"',
         ('"x" * (MAX_STR + 1)', r'"one\ntwo"'),
         ("7", '"x" * (MAX_STR + 1)', r'"nul\x00"'),
+        '"Second"',
+        '"Second"',
+        '"Second"',
     ),
     "text": FieldType(
         "text over lines, up to 10,000 characters (Text)",
@@ -60,6 +68,9 @@ FIELD_TYPES = {
         r'"Line one\nLine two"',
         ('"x" * (MAX_TEXT + 1)',),
         ("7", '["a"]', '"x" * (MAX_TEXT + 1)'),
+        r'"Other\r\ntext"',
+        r'"Other\ntext"',
+        r'"Other\ntext"',
     ),
     "int": FieldType(
         "a whole number, 32 bits (Integer)",
@@ -71,6 +82,9 @@ FIELD_TYPES = {
         "42",
         ('"x"', '"1.5"', '"2147483648"'),
         ('"x"', "1.5", "True", "2**31"),
+        '"-7"',
+        "-7",
+        "-7",
     ),
     "float": FieldType(
         "a floating-point number (Float)",
@@ -82,6 +96,9 @@ FIELD_TYPES = {
         "2.5",
         ('"x"', '"nan"', '"inf"'),
         ('"x"', "True", "[1]"),
+        '"-0.25"',
+        "-0.25",
+        "-0.25",
     ),
     "bool": FieldType(
         "true or false, a checkbox on the form (Boolean)",
@@ -93,6 +110,9 @@ FIELD_TYPES = {
         "True",
         (),
         ('"yes"', "1"),
+        '""',
+        "False",
+        "False",
     ),
     "date": FieldType(
         "a calendar date, YYYY-MM-DD (Date)",
@@ -104,6 +124,9 @@ FIELD_TYPES = {
         '"2026-12-03"',
         ('"2026-13-01"', '"tomorrow"'),
         ('"2026-02-30"', "20261203"),
+        '"2027-01-31"',
+        '"2027-01-31"',
+        '"2027-01-31"',
     ),
     "datetime": FieldType(
         "a moment, ISO 8601, kept with its time zone in UTC (DateTime(timezone=True))",
@@ -115,11 +138,14 @@ FIELD_TYPES = {
         '"2026-12-03T10:30:00+00:00"',
         ('"yesterday"', '"2026-12-03T25:00"'),
         ('"yesterday"', "1764757800"),
+        '"2027-01-31T23:59:30"',
+        '"2027-01-31T23:59:30Z"',
+        '"2027-01-31T23:59:30+00:00"',
     ),
 }
 MAX_FIELDS = 40  # fields of one model: beyond, write it by hand
 # Fields a model has already, or that SQLAlchemy's declarative classes keep for themselves.
-RESERVED_FIELDS = {"id", "created", "metadata", "registry", "to_json"}
+RESERVED_FIELDS = {"id", "created", "metadata", "registry", "to_json", "to_form"}
 # Tables a model may not take: Alembic's own, and SQLite's.
 RESERVED_TABLE = re.compile(r"alembic_version\Z|sqlite_")
 

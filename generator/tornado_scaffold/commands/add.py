@@ -136,8 +136,8 @@ KINDS = {
         ),
         Kind(
             "model",
-            "a table, its model and its Alembic revision, with pages (list and add, an item) "
-            "or with --api a JSON API; routes and tests",
+            "a table, its model and its Alembic revision, with pages (list and add; an item, "
+            "to edit or delete) or with --api a JSON API; routes and tests",
             "/{name}",
             (
                 ("model.py", "db/{name}.py"),
@@ -145,6 +145,7 @@ KINDS = {
                 ("handler.py", "handlers/{name}.py"),
                 ("list.html", "templates/{name}/list.html"),
                 ("item.html", "templates/{name}/item.html"),
+                ("form.html", "templates/{name}/form.html"),
                 ("test.py", "tests/test_{name}.py"),
             ),
             item_route=True,
