@@ -6,6 +6,11 @@ SIGINT to every worker, restarts a worker that stops without being asked to (it 
 something sent it SIGTERM on its own), and exits once all have stopped. Each worker's log
 lines start with "worker N:", so that a person can tell them apart.
 
+A worker whose parent is gone stops too (Linux): killed outright (``kill -9``, the
+out-of-memory killer), the parent cannot forward a signal, and its workers would serve on
+unsupervised, holding the port the next start needs. The kernel sends them SIGTERM instead
+(``prctl(PR_SET_PDEATHSIG)``), and they stop as they do when told to.
+
 The parent never blocks in ``os.wait()``: a signal that lands after Python last checked for
 signals and before the call would be noted but not acted on until some worker exited, and
 a stop would be lost (seen under load, for a stop sent just after a restart). It
@@ -15,6 +20,7 @@ sleeps in ``select()`` on a pipe instead, which Python's signal handling writes 
 
 import collections
 import contextlib
+import ctypes
 import logging
 import os
 import select
@@ -28,6 +34,7 @@ import tornado.process
 log = logging.getLogger(__name__)
 MAX_RESTARTS = 10  # restarts within RESTART_WINDOW seconds before the parent gives up
 RESTART_WINDOW = 60.0
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent ends (Linux)
 
 
 def worker_count(processes: int, debug: bool) -> int:
@@ -65,6 +72,18 @@ def name_log_lines(prefix: str) -> None:
     logging.setLogRecordFactory(named_record)
 
 
+def stop_when_orphaned(parent: int) -> None:
+    """Have the kernel send this worker SIGTERM when ``parent`` (its supervisor) ends, however
+    it ends. Linux only: elsewhere a worker whose parent was killed runs until stopped."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("Cannot ask to stop with the parent: %s", os.strerror(ctypes.get_errno()))
+    elif os.getppid() != parent:  # it ended before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def fork_workers(count: int) -> int:
     """Fork ``count`` workers; returns the worker's number (0..count-1) in each worker.
 
@@ -72,6 +91,7 @@ def fork_workers(count: int) -> int:
     they stopped cleanly after a signal, 2 when one could not start, 1 otherwise.
     """
     workers: dict[int, int] = {}  # pid -> worker number
+    supervisor = os.getpid()
     stopping = False
     wake_read, wake_write = os.pipe()  # a byte per signal received: see the module's comment
     for fd in (wake_read, wake_write):
@@ -98,6 +118,7 @@ def fork_workers(count: int) -> int:
                 for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
                     signal.signal(signum, signal.SIG_DFL)
                 name_log_lines(f"worker {number}: ")
+                stop_when_orphaned(supervisor)
                 return True
             workers[pid] = number
             return False

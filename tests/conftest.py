@@ -244,8 +244,8 @@ def running_app(
         yield app
     finally:
         if process.poll() is None:
-            # SIGTERM first: with --processes the parent stops its workers. A SIGKILL alone
-            # left them running, orphaned, after every test that did not call app.stop().
+            # SIGTERM first: with --processes the parent stops its workers cleanly (killed,
+            # it leaves that to the kernel: workers.py's PR_SET_PDEATHSIG, Linux only).
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(10)

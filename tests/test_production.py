@@ -159,6 +159,33 @@ def test_two_worker_processes_serve_and_stop_together(project):
             )
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="workers.py asks Linux's prctl for it")
+def test_workers_stop_when_their_parent_is_killed_and_free_the_port(project):
+    """kill -9 (or the out-of-memory killer) on the parent: its workers must not serve on
+    unsupervised, holding the port that the next start needs."""
+    with running_app(project, "--processes=2", env={"REDIS_URL": "redis://127.0.0.1:9/0"}) as app:
+        deadline = time.monotonic() + 5
+        while len(workers := _children(app.process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(workers) == 2
+        app.process.kill()
+        app.process.wait()
+        deadline = time.monotonic() + 30
+        while any(_running(worker) for worker in workers):
+            assert time.monotonic() < deadline, "workers still serving 30 s after their parent"
+            time.sleep(0.05)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", app.port), timeout=5).close()
+
+
+def _running(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
 def test_processes_with_debug_is_refused(project):
     done = subprocess.run(
         [sys.executable, "app.py", "--processes=2", "--debug"],

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 import tornado.process
@@ -138,6 +139,29 @@ def test_a_worker_sent_sigterm_on_its_own_is_replaced_and_logs_carry_worker_ids(
     assert f"Worker 1 (pid {ready['1']}) exited with 0: restarting it" in log
     for number, pid in [("0", ready["0"]), ("1", ready["1"]), ("1", line[2])]:
         assert f"worker {number}: serving as pid {pid}" in log
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` runs (not ended, nor a zombie waiting to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="prctl(PR_SET_PDEATHSIG) is Linux's")
+def test_workers_stop_when_the_parent_is_killed(tmp_path):
+    """Fork for real, then SIGKILL the parent (kill -9, the out-of-memory killer): its workers
+    must not serve on unsupervised, holding the port. The kernel sends each SIGTERM."""
+    with supervised(tmp_path, "number = fork_workers(2)\n") as parent:
+        pids = [int(pid) for _, pid in (parent.line_of()[1:] for _ in range(2))]
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while left := [pid for pid in pids if running(pid)]:
+            assert time.monotonic() < deadline, f"running 30 s after the parent: {where(left)}"
+            time.sleep(0.05)
 
 
 def test_a_stop_signal_just_after_a_fork_reaches_the_new_worker(monkeypatch):
