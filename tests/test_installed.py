@@ -100,3 +100,38 @@ def test_a_project_named_like_one_of_its_modules_runs_installed(tmp_path, home, 
         )
         assert helped.returncode == 0, helped.stderr
         assert f"{site / slug / 'server.py'} options" in helped.stderr  # print_help()
+
+
+def test_an_installed_database_app_migrates_with_its_command_then_serves(tmp_path, home):
+    """Installed, a project has no alembic.ini: `<command> --migrate` upgrades the database
+    that DATABASE_URL names (the app refuses to start before), then the app serves on it."""
+    project = render(tmp_path / "src", home, project_slug="ledger", database=True, git_init=False)
+    site = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+        + ["--target", str(site), str(project)],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr
+    shutil.rmtree(project)  # nothing may come from the source folder any more
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    env = {**os.environ, "PYTHONPATH": str(site), "DATABASE_URL": url, "COOKIE_SECRET": "x"}
+    command = [site / "bin" / "ledger"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    refused = run("--port=1")
+    assert refused.returncode == 2 and "--migrate" in refused.stderr, refused.stderr
+    migrated = run("--migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert "Running upgrade 0001 -> 0002" in migrated.stderr, migrated.stderr
+    with running_app(
+        tmp_path, command=command, env={"PYTHONPATH": str(site), "DATABASE_URL": url}
+    ) as app:
+        assert http_get(app.url + "/readyz").status == 200
+        assert http_get(app.url + "/blog").status == 200
+        assert app.stop() == 0

@@ -15,7 +15,7 @@ from tornado.options import define, options
 
 import modules
 import server
-from db.engine import Database, check_revision, database_url
+from db.engine import Database, check_revision, database_url, migrate
 
 define(
     "database_url",
@@ -31,7 +31,20 @@ define(
     help="seconds to connect, or to wait for a free connection, before answering 503",
 )
 
+define(
+    "migrate",
+    default=False,
+    type=bool,
+    help="apply the database's migrations (alembic upgrade head), then exit; for an"
+    " installed app, which has no alembic.ini",
+)
+
 log = logging.getLogger(__name__)
+
+
+def upgrade() -> None:
+    """--migrate: bring the database up to this code's revision; ValueError if it cannot."""
+    migrate(database_url(options.database_url))
 
 
 class Db(modules.Module):

@@ -168,6 +168,23 @@ async def current_revisions(url: URL, timeout: float) -> set[str]:
     return set(heads)
 
 
+def migrate(url: URL) -> None:
+    """What `UPGRADE` does, without alembic.ini (an installed app has none): apply this
+    code's revisions to the database at ``url``; ValueError if it cannot be reached."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    config.attributes["url"] = url.render_as_string(hide_password=False)  # for env.py
+    config.attributes["app_loaded"] = True  # its modules' tables: env.py need not import app
+    logging.getLogger("alembic").setLevel(logging.INFO)  # each step, as `UPGRADE` shows it
+    try:
+        command.upgrade(config, "head")
+    except UNAVAILABLE as error:
+        raise ValueError(f"cannot reach the database {shown(url)}: {describe(error)}") from None
+
+
 async def check_revision(url: URL, timeout: float) -> None:
     """Raise ValueError, naming `UPGRADE`, unless the database is at this code's revision."""
     from alembic.script import ScriptDirectory
@@ -186,6 +203,6 @@ async def check_revision(url: URL, timeout: float) -> None:
     at = ", ".join(sorted(current)) or "none (empty)"
     raise ValueError(
         f"the database {shown(url)} is at revision {at}, behind this code's"
-        f" {', '.join(sorted(code))}: run `{UPGRADE}`"
-        " (with the same DATABASE_URL), then start again"
+        f" {', '.join(sorted(code))}: run `{UPGRADE}` (or this app with --migrate)"
+        " with the same DATABASE_URL, then start again"
     )

@@ -8,11 +8,12 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
-import app  # noqa: F401 (imports every module, so that each one's tables join Base.metadata)
 from db.engine import database_url, make_engine
 from db.models import Base
 
 config = context.config
+if not config.attributes.get("app_loaded"):  # `--migrate` runs this inside the app
+    import app  # noqa: F401 (imports every module, so that each one's tables join Base.metadata)
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
