@@ -96,6 +96,17 @@ def run(argv: list[str], cwd: Path, timeout: float = 120) -> subprocess.Complete
     return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
+def install_into(site: Path, project: Path) -> None:
+    """``pip install --target site project``: the project as a wheel installs it (its
+    dependencies are this environment's), for ``PYTHONPATH=site``."""
+    done = run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+        + ["--target", str(site), str(project)],
+        project.parent,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def assert_lint_clean(project: Path) -> None:
     for argv in (["check", "--no-cache", "."], ["format", "--no-cache", "--check", "."]):
         done = run([sys.executable, "-m", "ruff", *argv], project)

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from checks import install_into
 from conftest import http_get, render, running_app
 
 # The top-level names a project's code imports: in a checkout they come from its folder; an
@@ -86,13 +87,7 @@ def test_a_project_named_like_one_of_its_modules_runs_installed(tmp_path, home, 
     """The package `server` holds the module `server.py`: the command runs the module."""
     project = render(tmp_path / "src", home, project_slug=slug, git_init=False)
     site = tmp_path / "site"
-    install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
-        + ["--target", str(site), str(project)],
-        capture_output=True,
-        text=True,
-    )
-    assert install.returncode == 0, install.stderr
+    install_into(site, project)
     env = {**os.environ, "PYTHONPATH": str(site)}
     for command in ([site / "bin" / slug], [sys.executable, "-m", slug]):
         helped = subprocess.run(
@@ -107,13 +102,7 @@ def test_an_installed_database_app_migrates_with_its_command_then_serves(tmp_pat
     that DATABASE_URL names (the app refuses to start before), then the app serves on it."""
     project = render(tmp_path / "src", home, project_slug="ledger", database=True, git_init=False)
     site = tmp_path / "site"
-    install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
-        + ["--target", str(site), str(project)],
-        capture_output=True,
-        text=True,
-    )
-    assert install.returncode == 0, install.stderr
+    install_into(site, project)
     shutil.rmtree(project)  # nothing may come from the source folder any more
     url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
     env = {**os.environ, "PYTHONPATH": str(site), "DATABASE_URL": url, "COOKIE_SECRET": "x"}

@@ -27,6 +27,7 @@ from checks import (
     assert_lint_clean,
     assert_no_copier_leftovers,
     assert_own_tests_pass,
+    install_into,
 )
 from conftest import PACKAGE, fake_release
 
@@ -163,13 +164,7 @@ def test_a_project_of_an_earlier_release_updates_with_its_edits_kept(
     # Installed, it runs under its own name (earlier releases installed a .pth file instead).
     assert not (project / "corner_shop.pth").exists()
     site = tmp_path / "site"
-    installed = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
-        + ["--target", str(site), str(project)],
-        capture_output=True,
-        text=True,
-    )
-    assert installed.returncode == 0, installed.stderr
+    install_into(site, project)
     assert not list(site.glob("*.pth"))
     helped = run([sys.executable, "-m", "corner_shop", "--help"], work, home, site)
     assert helped.returncode == 0, helped.stderr
