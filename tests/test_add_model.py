@@ -40,6 +40,9 @@ EVERY_TYPE = [
     "until:date?",
     "seen:datetime?",
 ]
+# Fields named like the arguments the handlers read besides the fields (the page of the
+# list, the delete button): a field must not be taken for them, nor they for a field.
+HANDLER_ARGUMENTS = ["page:int?", "delete:str?"]
 LONG_FIELDS = [
     f"{'f' * 30}_{letter}:{kind}"
     for letter, kind in zip(
@@ -88,8 +91,8 @@ def with_models(tmp_path_factory, home):
     once with ordinary names and once with the longest allowed."""
     project = database_project(tmp_path_factory, home, "with-models")
     for args in (
-        ["notes", *EVERY_TYPE],
-        ["items", *EVERY_TYPE, "--api"],
+        ["notes", *EVERY_TYPE, *HANDLER_ARGUMENTS],
+        ["items", *EVERY_TYPE, *HANDLER_ARGUMENTS, "--api"],
         [LONG, *LONG_FIELDS],
         [LONG[:-1] + "a", *LONG_FIELDS, "--api", "--route", "/api/v1/long"],
     ):
