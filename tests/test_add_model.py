@@ -225,6 +225,12 @@ def test_an_update_that_brings_revisions_says_to_upgrade(tmp_path_factory, home)
     again = invoke("update", project, "--data", "websocket=true", home=home)
     assert again.exit_code == 0, again.stderr
     assert "alembic" not in again.stdout, again.stdout
+    # Nor one that removes the database module, its revisions with it.
+    commit(project, "Update with the chat")
+    removed = invoke("update", project, "--data", "database=false", home=home)
+    assert removed.exit_code == 0, removed.stderr
+    assert "db/migrations/versions/" in removed.stdout  # listed as removed
+    assert "alembic upgrade" not in removed.stdout, removed.stdout
 
 
 @pytest.mark.parametrize(

@@ -146,12 +146,21 @@ def _outcome(result: Updated, tree: Path) -> Updated:
         removed=gitrepo.deleted(tree),
         conflicts=conflicts(tree, gitrepo.changed(tree)),
         requirements_changed=requirements_changed(tree),
-        revisions=[name for name in gitrepo.changed(tree) if name.startswith(VERSIONS + "/")],
+        revisions=new_revisions(tree),
         heads=several_heads(tree),
     )
 
 
 VERSIONS = "db/migrations/versions"  # the database module's Alembic revisions
+
+
+def new_revisions(path: Path) -> list[str]:
+    """The Alembic revisions the update added or changed (none when it removed the
+    database module: then there is nothing to upgrade)."""
+    if not (path / "alembic.ini").is_file():
+        return []
+    changed = gitrepo.changed(path)
+    return [name for name in changed if name.startswith(VERSIONS + "/") and (path / name).exists()]
 
 
 def several_heads(path: Path) -> list[str]:
