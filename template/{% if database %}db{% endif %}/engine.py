@@ -5,6 +5,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import sqlalchemy.exc
 import tornado.web
@@ -16,6 +17,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+if TYPE_CHECKING:  # Alembic is imported where it is used: serving needs none of it
+    from alembic.script import ScriptDirectory
 
 log = logging.getLogger(__name__)
 # Alembic reports each step at INFO: right for `alembic upgrade head` (its alembic.ini says
@@ -161,11 +165,23 @@ async def current_revisions(url: URL, timeout: float) -> set[str]:
             heads = await connection.run_sync(
                 lambda sync: MigrationContext.configure(sync).get_current_heads()
             )
-    except UNAVAILABLE as error:
+    except (*UNAVAILABLE, sqlalchemy.exc.DBAPIError) as error:  # down, or no such database
         raise ValueError(f"cannot reach the database {shown(url)}: {describe(error)}") from None
     finally:
         await engine.dispose()
     return set(heads)
+
+
+def code_heads(script: "ScriptDirectory") -> set[str]:
+    """This code's revision: the head of db/migrations; ValueError when there are several (a
+    template update's revision beside one of this project's), naming the merge."""
+    heads = set(script.get_heads())
+    if len(heads) > 1:
+        raise ValueError(
+            f"the revisions in db/migrations have {len(heads)} heads ({', '.join(sorted(heads))}):"
+            " run `alembic merge heads`, then upgrade the database"
+        )
+    return heads
 
 
 def migrate(url: URL) -> None:
@@ -173,7 +189,10 @@ def migrate(url: URL) -> None:
     code's revisions to the database at ``url``; ValueError if it cannot be reached."""
     from alembic import command
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
 
+    code_heads(ScriptDirectory(MIGRATIONS))  # one head, or say how to make it one
     config = Config()
     config.set_main_option("script_location", MIGRATIONS)
     config.attributes["url"] = url.render_as_string(hide_password=False)  # for env.py
@@ -183,6 +202,8 @@ def migrate(url: URL) -> None:
         command.upgrade(config, "head")
     except UNAVAILABLE as error:
         raise ValueError(f"cannot reach the database {shown(url)}: {describe(error)}") from None
+    except (CommandError, sqlalchemy.exc.DBAPIError) as error:  # no such database, or role...
+        raise ValueError(f"cannot migrate the database {shown(url)}: {describe(error)}") from None
 
 
 async def check_revision(url: URL, timeout: float) -> None:
@@ -190,7 +211,7 @@ async def check_revision(url: URL, timeout: float) -> None:
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory(MIGRATIONS)
-    code = set(script.get_heads())
+    code = code_heads(script)
     current = await current_revisions(url, timeout)
     if current == code:
         return
