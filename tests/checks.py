@@ -282,19 +282,21 @@ def assert_own_tests_passed(
     A run forked from the warm interpreter fails once it has printed nothing for ``timeout``
     seconds (a hung test prints where it hangs after 60: own_tests_command), not after
     ``timeout`` in all: the every-module project's 300 tests take 40 s alone and took over
-    120 s in CI beside the heaviest tests, all started first. A fresh interpreter's run
-    (TORNADO_SCAFFOLD_COLD=1), whose output is a pipe, gets a deadline of four times that."""
+    120 s in CI beside the heaviest tests, all started first. Every run gets a deadline of
+    four times that in all (a fresh interpreter's, TORNADO_SCAFFOLD_COLD=1, only that: its
+    output is a pipe)."""
     forked = isinstance(process, warm.Process)
     try:
         if forked:
-            stdout, stderr = process.communicate(silence=timeout)
+            stdout, stderr = process.communicate(timeout=4 * timeout, silence=timeout)
         else:
             stdout, stderr = process.communicate(timeout=4 * timeout)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as expired:
+        stalled = forked and expired.timeout == timeout
+        said = process.output()[-6000:] if forked else ""
         raise AssertionError(
-            f"generated tests printed nothing for {timeout} s:\n{process.output()[-6000:]}"
-            if forked
-            else f"generated tests still running after {4 * timeout} s"
+            f"generated tests {'printed nothing for' if stalled else 'still running after'}"
+            f" {expired.timeout} s:\n{said}"
         ) from None
     assert process.returncode == 0, f"generated tests failed:\n{stdout[-4000:]}{stderr[-2000:]}"
     assert re.search(r"\d+ passed", stdout) and " warning" not in stdout, stdout

@@ -200,30 +200,34 @@ class Process:
     def output(self) -> str:
         return self._output.read_text(errors="replace")
 
-    def wait_while_printing(self, silence: float) -> int:
-        """Wait as long as it keeps printing: TimeoutExpired once it has printed nothing for
-        ``silence`` seconds. A test run prints a mark per test, so silence is a stall however
-        loaded the machine is, where a deadline on the whole run also fails a slow one."""
-        size, since = -1, time.monotonic()
+    def wait_while_printing(self, silence: float, timeout: float) -> int:
+        """Wait as long as it keeps printing, up to ``timeout`` seconds: TimeoutExpired once
+        it has printed nothing for ``silence`` seconds. A test run prints a mark per test,
+        so silence is a stall however loaded the machine is, where a tight deadline on the
+        whole run also fails a slow one; ``timeout`` bounds a run that hangs printing."""
+        start = time.monotonic()
+        size, since = -1, start
         while self.poll() is None:
             printed = self._output.stat().st_size
             if printed != size:
                 size, since = printed, time.monotonic()
             elif time.monotonic() - since > silence:
                 raise subprocess.TimeoutExpired(self.args, silence)
+            if time.monotonic() - start > timeout:
+                raise subprocess.TimeoutExpired(self.args, timeout)
             self._warm.next_message(0.05)
         return self.returncode
 
     def communicate(
         self, timeout: float | None = None, silence: float | None = None
     ) -> tuple[str, str]:
-        """Its output once it ends, within ``timeout`` seconds or, with ``silence``, for as
-        long as it goes on printing (wait_while_printing)."""
+        """Its output once it ends, within ``timeout`` seconds; with ``silence`` too, only
+        for as long as it goes on printing (wait_while_printing)."""
         try:
             if silence is None:
                 self.wait(timeout)
             else:
-                self.wait_while_printing(silence)
+                self.wait_while_printing(silence, 3600 if timeout is None else timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             self.wait(30)
