@@ -409,7 +409,7 @@ def model_context(
     """What the model's parts need beyond the other kinds' context."""
     used = {field.kind.column.partition("(")[0] for field in fields} | {"DateTime"}
     handler_names = ["FIELDS", "MAX_INT", "MAX_STR", "MAX_TEXT", "MIN_INT", model, "clean", "utc"]
-    # The tests import the model (pages) and the limits their samples use.
+    # The tests import the model and the limits their samples use.
     samples = " ".join(" ".join([*field.kind.form_bad, *field.kind.json_bad]) for field in fields)
     limits = [limit for limit in ("MAX_STR", "MAX_TEXT") if limit in samples]
     return {
@@ -422,7 +422,7 @@ def model_context(
         "model_import": sorted_import(f"db.{name}", handler_names),
         "api_model_import": sorted_import(f"db.{name}", ["FIELDS", model, "clean"]),
         "test_import": sorted_import(f"db.{name}", [*limits, model]),
-        "api_test_import": sorted_import(f"db.{name}", limits) if limits else "",
+        "api_test_import": sorted_import(f"db.{name}", [*limits, model]),
     }
 
 
