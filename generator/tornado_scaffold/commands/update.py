@@ -139,14 +139,15 @@ def _preview(result: Updated, questions: dict[str, Question]) -> Updated:
 
 def _outcome(result: Updated, tree: Path) -> Updated:
     """``result`` with what the update did to the work tree at ``tree``."""
+    changed = gitrepo.changed(tree)
     return dataclasses.replace(
         result,
         status=gitrepo.status(tree),
         stat=gitrepo.diff_stat(tree),
         removed=gitrepo.deleted(tree),
-        conflicts=conflicts(tree, gitrepo.changed(tree)),
+        conflicts=conflicts(tree, changed),
         requirements_changed=requirements_changed(tree),
-        revisions=new_revisions(tree),
+        revisions=new_revisions(tree, changed),
         heads=several_heads(tree),
     )
 
@@ -154,12 +155,11 @@ def _outcome(result: Updated, tree: Path) -> Updated:
 VERSIONS = "db/migrations/versions"  # the database module's Alembic revisions
 
 
-def new_revisions(path: Path) -> list[str]:
-    """The Alembic revisions the update added or changed (none when it removed the
-    database module: then there is nothing to upgrade)."""
+def new_revisions(path: Path, changed: list[str]) -> list[str]:
+    """The Alembic revisions among the ``changed`` files that are still there (none when
+    the update removed the database module: then there is nothing to upgrade)."""
     if not (path / "alembic.ini").is_file():
         return []
-    changed = gitrepo.changed(path)
     return [name for name in changed if name.startswith(VERSIONS + "/") and (path / name).exists()]
 
 
