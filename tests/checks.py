@@ -204,7 +204,9 @@ def render_template(dest: Path, **answers: object) -> Path:
 REDIS_TROUBLE = "tests/test_chat_redis.py::RedisTroubleTest"
 
 
-def own_tests_command(project: Path, browser: bool = True, redis_trouble: bool = True) -> list[str]:
+def own_tests_command(
+    project: Path, browser: bool = True, redis_trouble: bool = True, collect_only: bool = False
+) -> list[str]:
     """``python -W error -m pytest`` for a generated project, as its README says, plus:
 
     - faulthandler_timeout: a run that hangs prints where (passing runs are not affected);
@@ -213,7 +215,10 @@ def own_tests_command(project: Path, browser: bool = True, redis_trouble: bool =
       run removes a folder under it, which -W error turns into a failed run;
     - without ``browser``, its Chromium tests (tests/test_pages_browser.py) deselected: the
       variant matrix leaves them to the base and every-module projects, as they cost seconds;
-    - without ``redis_trouble``, its ``REDIS_TROUBLE`` cases deselected (see there).
+    - without ``redis_trouble``, its ``REDIS_TROUBLE`` cases deselected (see there);
+    - with ``collect_only``, its tests collected and not run: each test module (and the
+      project's code it imports) imports under ``-W error``, which is what the variant matrix
+      asks of the variants whose tests another variant runs (test_variants.OWN_TESTS_RUN).
     """
     trouble = (project / REDIS_TROUBLE.partition("::")[0]).exists() and not redis_trouble
     return [
@@ -221,6 +226,7 @@ def own_tests_command(project: Path, browser: bool = True, redis_trouble: bool =
         *["-o", "faulthandler_timeout=60", f"--basetemp={own_basetemp(project)}"],
         *([] if browser else ["--deselect", "tests/test_pages_browser.py"]),
         *(["--deselect", REDIS_TROUBLE] if trouble else []),
+        *(["--collect-only"] if collect_only else []),
     ]
 
 
@@ -234,10 +240,11 @@ def start_own_tests(
     env: dict[str, str] | None = None,
     browser: bool = True,
     redis_trouble: bool = True,
+    collect_only: bool = False,
 ) -> subprocess.Popen[str] | warm.Process:
     """The project's own tests, started in the background (see assert_own_tests_passed):
     ``python -W error -m pytest``, in a fork of the warm interpreter where possible."""
-    command = own_tests_command(project, browser, redis_trouble)
+    command = own_tests_command(project, browser, redis_trouble, collect_only)
     # A database project's tests run on SQLite unless the caller names a PostgreSQL server:
     # not on whatever TEST_DATABASE_URL this run inherited (.ci/run exports one).
     env = {"TEST_DATABASE_URL": "", **(env or {})}
@@ -274,10 +281,14 @@ def stopped_on_failure(own_tests: subprocess.Popen[str] | warm.Process) -> Itera
 
 
 def assert_own_tests_passed(
-    process: subprocess.Popen[str] | warm.Process, timeout: float = 120, postgresql: bool = False
+    process: subprocess.Popen[str] | warm.Process,
+    timeout: float = 120,
+    postgresql: bool = False,
+    collected: bool = False,
 ) -> str:
     """The project's own tests passed, silently, and skipped nothing they should have run
-    (``postgresql``: they ran on PostgreSQL, so not even its PostgreSQL-only cases).
+    (``postgresql``: they ran on PostgreSQL, so not even its PostgreSQL-only cases;
+    ``collected``: they were only collected, start_own_tests(collect_only=True), and were).
 
     A run forked from the warm interpreter fails once it has printed nothing for ``timeout``
     seconds (a hung test prints where it hangs after 60: own_tests_command), not after
@@ -299,6 +310,10 @@ def assert_own_tests_passed(
             f" {expired.timeout} s:\n{said}"
         ) from None
     assert process.returncode == 0, f"generated tests failed:\n{stdout[-4000:]}{stderr[-2000:]}"
+    if collected:
+        assert re.search(r"^\d+(/\d+)? tests collected", stdout, re.M), stdout[-4000:]
+        assert " warning" not in stdout and " error" not in stdout, stdout[-4000:]
+        return stdout
     assert re.search(r"\d+ passed", stdout) and " warning" not in stdout, stdout
     # Generated tests skip without a Redis; in CI (TORNADO_SCAFFOLD_REQUIRE=1) that hides them.
     # Only the PostgreSQL cases may skip, in a run on SQLite (no TEST_DATABASE_URL given):

@@ -1,11 +1,15 @@
-"""Every combination of the optional modules: rendered, linted, its own tests run, booted and probed.
+"""Every combination of the optional modules: rendered, linted, booted and probed; own tests run.
 
 websocket x tcp_echo x every subset of the sign-in providers of copier.yml that work without
-a database; then a few variants with the database module (with and without its blog and
-password sign-in, on SQLite and on PostgreSQL), which changes how sign-in and pages are
-stored rather than how the other modules work. Each variant's own test suite runs in a
-subprocess while the variant is booted as ``python app.py`` in another and probed as real
-clients would: the suite spends much of its time waiting on sockets, so the two overlap.
+a database (128 variants); then a few variants with the database module (with and without its
+blog and password sign-in, on SQLite and on PostgreSQL), which changes how sign-in and pages are
+stored rather than how the other modules work. Every variant is rendered, checked, linted,
+booted as ``python app.py`` and probed as real clients would; its own test suite is collected
+(every test module imports), and run in full in the variants of ``OWN_TESTS_RUN``, which
+hold every combination of any three of the seven answers (see there), while the variant is
+booted and probed in another process: the suite spends much of its time waiting on sockets, so
+the two overlap. ``TORNADO_SCAFFOLD_FULL_MATRIX=1`` runs every variant's own tests (before a
+release, or after a change to how modules combine: about 280 s more of CPU on 2 cores).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import http.server
 import itertools
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -56,6 +61,52 @@ def variant_id(variant: tuple[bool, bool, tuple[str, ...]]) -> str:
     websocket, tcp_echo, providers = variant
     parts = ["ws" if websocket else "", "tcp" if tcp_echo else "", "+".join(providers)]
     return "-".join(p for p in parts if p) or "base"
+
+
+def answers_of(variant: tuple[bool, bool, tuple[str, ...]]) -> tuple[bool, ...]:
+    """A variant as its seven yes/no answers: websocket, tcp_echo, then each provider."""
+    websocket, tcp_echo, providers = variant
+    return (websocket, tcp_echo, *(provider in providers for provider in PROVIDERS))
+
+
+def combinations_of(variant, strength: int) -> set[tuple[tuple[int, ...], tuple[bool, ...]]]:
+    """The (which answers, their values) pairs a variant holds, ``strength`` answers at a time."""
+    answers = answers_of(variant)
+    return {
+        (chosen, tuple(answers[i] for i in chosen))
+        for chosen in itertools.combinations(range(len(answers)), strength)
+    }
+
+
+def covering_variants(strength: int, first: list) -> list:
+    """Variants that together hold every combination of values of any ``strength`` answers
+    (a covering array, built greedily: each next variant is the first of ``VARIANTS`` that
+    adds the most combinations still missing), starting from ``first``."""
+    missing = set().union(*(combinations_of(v, strength) for v in VARIANTS))
+    chosen = []
+    for variant in first:
+        chosen.append(variant)
+        missing -= combinations_of(variant, strength)
+    while missing:
+        best = max(VARIANTS, key=lambda v: len(combinations_of(v, strength) & missing))
+        chosen.append(best)
+        missing -= combinations_of(best, strength)
+    return chosen
+
+
+# The variants whose own tests run in full (13 of 128). Running them in all 128 cost about 280 s
+# of CPU, 40% of the suite's, to run the same generated tests again: a module's tests and code
+# are the same files in every variant, and what changes with the answers is how modules meet
+# (the app's routes and settings, the pages' links, the sign-in page's providers, the chat's
+# signed-in names). Those meetings involve two or three answers at a time, so these variants
+# hold every combination of any three: each provider with and without each other and with and
+# without the chat or the echo server, each pair of them both on and both off. They start
+# from nothing on, the chat alone (where the chat's Redis-trouble cases run: REDIS_TROUBLE)
+# and everything on. Every variant still imports all of its own tests (collected).
+NOTHING, CHAT_ALONE = (False, False, ()), (True, False, ())
+EVERYTHING = (True, True, PROVIDERS)
+OWN_TESTS_RUN = covering_variants(3, [NOTHING, CHAT_ALONE, EVERYTHING])
+FULL_MATRIX = os.environ.get("TORNADO_SCAFFOLD_FULL_MATRIX") == "1"
 
 
 def probe_websocket(app) -> None:
@@ -190,11 +241,16 @@ def test_variant(variant, tmp_path):
     assert_static_checks(project)
 
     # Its own tests run on uvloop, the loop the app runs on where it is installed (asyncio:
-    # test_every_module_on_the_asyncio_loop), while the app is booted and probed.
+    # test_every_module_on_the_asyncio_loop), while the app is booted and probed; in full in
+    # OWN_TESTS_RUN, else collected only (each test module imports, with the project's code).
     # Its pages in Chromium: in test_every_module_on_the_asyncio_loop and test_base_project;
     # its Redis-trouble cases in the variants without sign-in and the every-module project.
     own_tests = start_own_tests(
-        project, {"EVENT_LOOP": "uvloop"}, browser=False, redis_trouble=not providers
+        project,
+        {"EVENT_LOOP": "uvloop"},
+        browser=False,
+        redis_trouble=not providers,
+        collect_only=not (FULL_MATRIX or variant in OWN_TESTS_RUN),
     )
     with (
         stopped_on_failure(own_tests),
@@ -210,7 +266,7 @@ def test_variant(variant, tmp_path):
         for provider in providers:
             probe_login(app, provider, base)
         assert app.stop() == 0
-    assert_own_tests_passed(own_tests)
+    assert_own_tests_passed(own_tests, collected=not (FULL_MATRIX or variant in OWN_TESTS_RUN))
 
 
 def render_every_module(dest, project_name: str):
@@ -341,6 +397,21 @@ def test_variants_cover_every_sign_in_provider_of_copier_yml(tmp_path):
         with pytest.raises(ValueError, match="also answer database=true"):
             render_template(tmp_path / provider, project_name="No DB", auth_providers=[provider])
         assert not (tmp_path / provider).exists()
+
+
+def test_own_tests_run_where_every_three_answers_meet_in_each_way():
+    """OWN_TESTS_RUN holds, for any three of the seven yes/no answers, each of their eight
+    combinations of values in some variant (checked here by brute force, apart from the greedy
+    search), the three variants it starts from, and far fewer variants than the matrix."""
+    chosen = [answers_of(variant) for variant in OWN_TESTS_RUN]
+    for positions in itertools.combinations(range(2 + len(PROVIDERS)), 3):
+        for values in itertools.product((False, True), repeat=3):
+            held = any(
+                all(a[p] == v for p, v in zip(positions, values, strict=True)) for a in chosen
+            )
+            assert held, (positions, values)
+    assert {NOTHING, CHAT_ALONE, EVERYTHING} <= set(OWN_TESTS_RUN)
+    assert len(set(OWN_TESTS_RUN)) == len(OWN_TESTS_RUN) <= len(VARIANTS) // 8
 
 
 def imported_at_start(project) -> set[str]:
