@@ -292,7 +292,8 @@ def assert_own_tests_passed(
 
     A run forked from the warm interpreter fails once it has printed nothing for ``timeout``
     seconds (a hung test prints where it hangs after 60: own_tests_command), not after
-    ``timeout`` in all: the every-module project's 300 tests take 40 s alone and took over
+    ``timeout`` in all: the every-module project's 300 tests took 40 s alone (25 s since its
+    tests hash passwords cheaply, 0.5.1) and over
     120 s in CI beside the heaviest tests, all started first. Every run gets a deadline of
     four times that in all (a fresh interpreter's, TORNADO_SCAFFOLD_COLD=1, only that: its
     output is a pipe)."""

@@ -237,8 +237,9 @@ def test_additions_survive_a_template_update_without_conflict(add_releases, tmp_
         assert prepared.returncode == 0, prepared.stderr
         copier = Path(sys.executable).with_name("copier")
         made = run(
-            [str(copier), "copy", "--quiet", "--defaults", "--vcs-ref", old, "--data"]
-            + ["docker=false", source_path(old), str(project)],
+            [str(copier), "copy", "--quiet", "--defaults", "--vcs-ref", old]
+            + ["--data", "project_name=Shop", "--data", "docker=false"]
+            + [source_path(old), str(project)],
             work,
             home,
             old_site,
