@@ -244,13 +244,14 @@ def test_variant(variant, tmp_path):
     # test_every_module_on_the_asyncio_loop), while the app is booted and probed; in full in
     # OWN_TESTS_RUN, else collected only (each test module imports, with the project's code).
     # Its pages in Chromium: in test_every_module_on_the_asyncio_loop and test_base_project;
-    # its Redis-trouble cases in the variants without sign-in and the every-module project.
+    # its Redis-trouble cases where the chat runs without sign-in, and the every-module project.
+    in_full = FULL_MATRIX or variant in OWN_TESTS_RUN
     own_tests = start_own_tests(
         project,
         {"EVENT_LOOP": "uvloop"},
         browser=False,
         redis_trouble=not providers,
-        collect_only=not (FULL_MATRIX or variant in OWN_TESTS_RUN),
+        collect_only=not in_full,
     )
     with (
         stopped_on_failure(own_tests),
@@ -266,7 +267,7 @@ def test_variant(variant, tmp_path):
         for provider in providers:
             probe_login(app, provider, base)
         assert app.stop() == 0
-    assert_own_tests_passed(own_tests, collected=not (FULL_MATRIX or variant in OWN_TESTS_RUN))
+    assert_own_tests_passed(own_tests, collected=not in_full)
 
 
 def render_every_module(dest, project_name: str):
