@@ -216,6 +216,26 @@ def pages_by_worker(redis_url: str, workers: list[int]) -> dict[int, set[str]]:
     return {worker: held.get(worker, set()) for worker in workers}
 
 
+@contextlib.contextmanager
+def explained(pages: dict[str, object], held: dict[int, set[str]]) -> Iterator[None]:
+    """A failure says what each page showed then (status, count, the end of its log) and
+    which worker held it: a timing failure of several processes is read from that."""
+    try:
+        yield
+    except AssertionError as error:
+        where = {name: pid for pid, names in held.items() for name in names}
+        lines = []
+        for name, page in pages.items():
+            try:
+                status = page.locator("#chat-status").inner_text(timeout=1000)
+                count = page.locator("#chat-count").inner_text(timeout=1000)
+                log = page.locator("#chat-log li").all_inner_texts()[-3:]
+            except Exception as unreadable:  # noqa: BLE001 (a closed page says why)
+                status, count, log = f"unreadable: {unreadable}", "", []
+            lines.append(f"{name} (worker {where.get(name, '?')}): {status} | {count} | {log}")
+        raise AssertionError(f"{error}\npages then:\n" + "\n".join(lines)) from None
+
+
 def test_pages_on_two_workers_through_a_worker_kill_and_a_redis_stall(tmp_path, browser):
     from playwright.sync_api import expect
 
@@ -227,18 +247,19 @@ def test_pages_on_two_workers_through_a_worker_kill_and_a_redis_stall(tmp_path, 
     problems: list[str] = []
     try:
         env = {"REDIS_URL": redis_server.url}
-        with running_app(project, "--processes=2", env=env) as app:
+        pages: dict[str, object] = {}
+        held: dict[int, set[str]] = {}
+        with running_app(project, "--processes=2", env=env) as app, explained(pages, held):
             deadline = time.monotonic() + 5
             while len(workers := _children(app.process.pid)) < 2:
                 assert time.monotonic() < deadline, "two workers did not start"
                 time.sleep(0.05)
             # Pages until each worker holds two (the kernel spreads connections).
-            pages: dict[str, object] = {}
             while len(pages) < 16:
                 name = f"P{len(pages)}"
                 pages[name] = open_chat(browser, app.url, name, problems)
                 expect(pages[name].locator("#chat-count")).to_have_text(f"{len(pages)} in the room")
-                held = pages_by_worker(redis_server.url, workers)
+                held.update(pages_by_worker(redis_server.url, workers))
                 if min(len(names) for names in held.values()) >= 2:
                     break
             survivor, victim = sorted(held, key=lambda worker: -len(held[worker]))
