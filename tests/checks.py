@@ -107,9 +107,18 @@ def install_into(site: Path, project: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@functools.cache
+def _ruff() -> str:
+    """The ruff binary that ``python -m ruff`` would run, called without that Python start
+    (about 40 ms of CPU, twice per linted project: some 14 s over a run)."""
+    from ruff.__main__ import find_ruff_bin
+
+    return os.fsdecode(find_ruff_bin())
+
+
 def assert_lint_clean(project: Path) -> None:
     for argv in (["check", "--no-cache", "."], ["format", "--no-cache", "--check", "."]):
-        done = run([sys.executable, "-m", "ruff", *argv], project)
+        done = run([_ruff(), *argv], project)
         assert done.returncode == 0, f"ruff {argv[0]}:\n{done.stdout}{done.stderr}"
 
 
