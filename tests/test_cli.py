@@ -603,6 +603,42 @@ def test_ctrl_c_at_a_prompt_is_exit_130_and_one_short_line(tmp_path, home):
     assert list(tmp_path.iterdir()) == []
 
 
+# A Ctrl-C read as a key at a prompt (prompt_toolkit's KeyboardInterrupt), then a second one,
+# a real SIGINT now that the prompt has given the terminal back, just as the first is reported.
+_SECOND_CTRL_C = """
+import os, signal, sys
+import typer
+from tornado_scaffold import cli, interrupts
+
+write = typer.secho
+def secho(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGINT)  # handled before the next line runs
+    write(*args, **kwargs)
+typer.secho = secho
+interrupts.install()
+try:
+    with cli._reported("nothing was written"):
+        raise KeyboardInterrupt
+except typer.Exit as done:
+    sys.exit(done.exit_code)
+"""
+
+
+def test_a_second_ctrl_c_while_the_first_is_reported_changes_nothing(tmp_path, home):
+    """Seen in test_ctrl_c_at_a_prompt_is_exit_130_and_one_short_line, whose terminal goes
+    on typing Ctrl-C: exit 130 and no line at all, the second interrupt having cut it."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SECOND_CTRL_C],
+        cwd=tmp_path,
+        env=_env(home),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (130, "error: interrupted: nothing was written\n")
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
 def test_a_signal_during_new_leaves_nothing_behind(tmp_path, home, signum):
     """No project, no hidden scratch folder beside it, none of Copier's folders in TMPDIR."""

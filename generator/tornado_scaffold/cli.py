@@ -78,6 +78,10 @@ def _reported(interrupted: str) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM/SIGHUP through main()
+        # A Ctrl-C read as a key at a prompt comes here without the signal handler, which
+        # would have ignored later signals: once the prompt gives the terminal back, an
+        # impatient second Ctrl-C is a SIGINT that would cut this line short.
+        interrupts.ignore()
         _fail(f"interrupted: {interrupted}", getattr(interrupt, "exit_code", 130))
     except (ScaffoldError, OSError, EOFError) as error:
         if interrupts.received is not None:  # what the signal broke (a closed terminal...)
