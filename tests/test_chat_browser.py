@@ -230,7 +230,7 @@ def explained(pages: dict[str, object], held: dict[int, set[str]]) -> Iterator[N
                 status = page.locator("#chat-status").inner_text(timeout=1000)
                 count = page.locator("#chat-count").inner_text(timeout=1000)
                 log = page.locator("#chat-log li").all_inner_texts()[-3:]
-            except Exception as unreadable:  # noqa: BLE001 (a closed page says why)
+            except Exception as unreadable:  # a closed page says why
                 status, count, log = f"unreadable: {unreadable}", "", []
             lines.append(f"{name} (worker {where.get(name, '?')}): {status} | {count} | {log}")
         raise AssertionError(f"{error}\npages then:\n" + "\n".join(lines)) from None
