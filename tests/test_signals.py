@@ -88,6 +88,58 @@ def test_a_signal_while_a_command_module_is_imported_is_one_line(tmp_path, home,
     assert list(work.iterdir()) == []
 
 
+_SIGNAL_IN_SET_NAME = """
+import signal, sys
+
+class Descriptor:
+    def __set_name__(self, owner, name):
+        signal.raise_signal(signal.SIGINT)
+        self.name = name  # the handler runs here, inside the class statement
+
+class Finder:  # when {module} is first imported, a class is made first
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == {module!r}:
+            sys.meta_path.remove(Finder)
+            type("Made", (), {{"attribute": Descriptor()}})
+
+sys.meta_path.insert(0, Finder)
+sys.argv = ["tornado-scaffold", *{args!r}]
+from tornado_scaffold.entry import main
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "line"),
+    [
+        pytest.param("typer", ["questions"], "error: interrupted", id="importing-the-cli"),
+        pytest.param(
+            "yaml",
+            ["new", "app", "--defaults"],
+            "error: interrupted: nothing was written",
+            id="importing-a-command-module",
+        ),
+    ],
+)
+def test_a_signal_while_an_imported_class_is_made_is_one_line(tmp_path, home, module, args, line):
+    """Seen once in CI: a Ctrl-C while a class that has a ``functools.cached_property``
+    was made. Python 3.11 hands the interrupt on inside a RuntimeError."""
+    script = _SIGNAL_IN_SET_NAME.format(module=module, args=args)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=_env(home),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert (done.returncode, done.stderr) == (130, line + "\n"), done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_closing_the_terminal_at_a_prompt_exits_129(tmp_path, home):
     """The terminal is the process's controlling terminal, as in a terminal window: closing
     it sends SIGHUP and breaks every later read and write on it."""

@@ -83,8 +83,10 @@ def _reported(interrupted: str) -> Iterator[None]:
         # impatient second Ctrl-C is a SIGINT that would cut this line short.
         interrupts.ignore()
         _fail(f"interrupted: {interrupted}", getattr(interrupt, "exit_code", 130))
-    except (ScaffoldError, OSError, EOFError) as error:
-        if interrupts.received is not None:  # what the signal broke (a closed terminal...)
+    except Exception as error:
+        # What the signal broke: a closed terminal, or an import it cut short (Python 3.11
+        # wraps an exception raised in a class's ``__set_name__`` in a RuntimeError).
+        if interrupts.received is not None:
             _fail(f"interrupted: {interrupted}", 128 + interrupts.received)
         if isinstance(error, ScaffoldError):
             _fail(str(error), error.exit_code)

@@ -17,6 +17,9 @@ _SIGNALS = [
 ]
 
 
+_received: int | None = None  # the signal that arrived while the program started
+
+
 class _Started(KeyboardInterrupt):
     """A signal while the program starts: nothing has been done yet."""
 
@@ -26,7 +29,9 @@ class _Started(KeyboardInterrupt):
 
 
 def _starting(signum: int, frame: object) -> None:
+    global _received
     _ignore()
+    _received = signum
     raise _Started(signum)
 
 
@@ -51,5 +56,19 @@ def main() -> None:
     except KeyboardInterrupt as interrupt:
         sys.stderr.write("error: interrupted\n")
         code = getattr(interrupt, "exit_code", 130)
+    except Exception:
+        # Python 3.11 wraps an exception raised in a class's ``__set_name__`` in a
+        # RuntimeError: a signal there, in an import, arrives in disguise.
+        signum = _signal()
+        if signum is None:
+            raise
+        sys.stderr.write("error: interrupted\n")
+        code = 128 + signum
     sys.stdout.flush()
     sys.exit(code)
+
+
+def _signal() -> int | None:
+    """The signal this process received, if one did: whatever fails after it is its doing."""
+    interrupts = sys.modules.get("tornado_scaffold.interrupts")
+    return _received if interrupts is None or interrupts.received is None else interrupts.received
