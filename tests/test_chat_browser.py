@@ -3,8 +3,8 @@
 Two pages with names of their own exchange messages typed in the page; markup in a message
 shows as text; the console shows no error and no Content-Security-Policy violation; when the
 server restarts, the pages say they are reconnecting, then deliver again. Pages spread over
-two worker processes on a private Redis keep one room through a worker's kill -9 and a Redis
-that stands still for 8 s. On a phone, by keyboard alone, and without JavaScript.
+two worker processes on a private Redis keep one room through a worker's kill -9, a message in
+flight as it dies included, and a Redis that stands still for 8 s. On a phone, by keyboard alone, and without JavaScript.
 """
 
 from __future__ import annotations
@@ -186,6 +186,48 @@ def test_the_chat_on_a_phone_by_keyboard_alone_fits_and_is_accessible(tmp_path, 
     assert problems == [], problems
 
 
+def test_a_message_unconfirmed_for_minutes_is_given_back_not_sent_late(tmp_path, browser):
+    """A page keeps what it sent until the server says it is stored, and sends it again once
+    reconnected: not after five minutes, when the server no longer knows its key. The clock
+    is the page's own (Playwright's), moved on while the server stands still."""
+    from playwright.sync_api import expect
+
+    project = render_template(tmp_path / "chat", project_name="Chat App", websocket=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    first = subprocess.Popen(
+        [sys.executable, "app.py", f"--port={port}"],
+        cwd=project,
+        env={**os.environ, "COOKIE_SECRET": "test-secret"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, first)
+        page = browser.new_context().new_page()
+        page.clock.install()
+        page.goto(url + "/chat")
+        page.fill("#chat-name", "Ada")
+        page.press("#chat-name", "Enter")
+        expect(page.locator("#chat-status")).to_have_text("Connected as Ada.")
+        os.kill(first.pid, signal.SIGSTOP)  # it reads nothing more
+        say(page, "kept for minutes")
+        expect(page.locator("#chat-text")).to_have_value("")  # sent, as far as the page knows
+        page.clock.fast_forward("05:00")
+    finally:
+        first.kill()
+        first.wait()
+    expect(page.locator("#chat-status")).to_contain_text("Disconnected; reconnecting in")
+    with serving(project, port):
+        page.clock.run_for(1000)  # the page's reconnection timer
+        expect(page.locator("#chat-status")).to_have_text("Connected as Ada.")
+        expect(page.locator("#chat-log .chat-error").last).to_have_text(
+            "Not sent: the connection was lost for too long."
+        )
+        expect(page.locator("#chat-text")).to_have_value("kept for minutes")  # given back
+        assert messages(page) == []
+
+
 def test_without_javascript_the_chat_says_so_and_offers_no_form(tmp_path, browser):
     from playwright.sync_api import expect
 
@@ -269,10 +311,19 @@ def test_pages_on_two_workers_through_a_worker_kill_and_a_redis_stall(tmp_path, 
             expect(observer.locator("#chat-count")).to_have_text(f"{len(pages)} in the room")
             before = len(notices(observer))
 
-            os.kill(victim, signal.SIGKILL)
-            assert wait_for_exit(victim)
-            killed = time.monotonic()
-            for name in held[victim]:  # they reconnect by themselves
+            # A message in flight as its worker dies: stopped, the worker leaves the frame
+            # unread; killed, it loses it. The page sends it again once it has reconnected.
+            mover = pages[sorted(held[victim])[0]]
+            os.kill(victim, signal.SIGSTOP)
+            say(mover, "sent as its worker died")
+            expect(mover.locator("#chat-text")).to_have_value("")  # sent, as far as it knows
+            with contextlib.ExitStack() as reconnecting:
+                for name in held[victim]:  # each page opens a new socket by itself
+                    reconnecting.enter_context(pages[name].expect_websocket(timeout=10_000))
+                os.kill(victim, signal.SIGKILL)
+                assert wait_for_exit(victim)
+                killed = time.monotonic()
+            for name in held[victim]:  # (the status of the new socket, not of the dead one)
                 expect(pages[name].locator("#chat-status")).to_have_text(
                     f"Connected as {name}.", timeout=10_000
                 )
@@ -284,12 +335,13 @@ def test_pages_on_two_workers_through_a_worker_kill_and_a_redis_stall(tmp_path, 
             assert healed < 6, f"the count took {healed:.1f} s to heal"
             # Nobody came or went: no notice anywhere (before: "P3, P4 joined").
             assert notices(observer)[before:] == []
-            mover = pages[sorted(held[victim])[0]]
             say(mover, "back from the dead worker")
-            for page in pages.values():
+            for name, page in pages.items():
                 expect(page.locator("#chat-log .chat-message").last).to_contain_text(
                     "back from the dead worker"
                 )
+                shown = messages(page)
+                assert sum("sent as its worker died" in m for m in shown) == 1, (name, shown)
 
             # Redis stands still for 8 s with a message in flight.
             sender = observer

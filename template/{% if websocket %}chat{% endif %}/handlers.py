@@ -179,22 +179,27 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         if not self.name:
             return  # refused at open, closing
         self.awaiting_pong = False
-        if not self.allowed():
-            return
         try:
             text, key = parse_chat_message(message)
         except ValueError as error:
-            self.send(encode(protocol.error(str(error))))
+            if self.allowed():
+                self.send(encode(protocol.error(str(error))))
+            return
+        if not self.allowed(text, key):
             return
         try:
-            await self.room.post(self.name, text, self.signed_in, key)
+            message_id = await self.room.post(self.name, text, self.signed_in, key)
         except RoomUnconfirmed as error:
             self.send(encode(protocol.not_confirmed(str(error), text, error.key)))
         except RoomUnavailable as error:
-            self.send(encode(protocol.not_sent(str(error), text)))
+            self.send(encode(protocol.not_sent(str(error), text, key)))
+        else:
+            if key is not None:  # the page may stop keeping it
+                self.send(encode(protocol.sent(key, message_id)))
 
-    def allowed(self) -> bool:
-        """Whether this frame is within --chat_rate; every frame counts, valid or not."""
+    def allowed(self, text: str | None = None, key: str | None = None) -> bool:
+        """Whether this frame is within --chat_rate; every frame counts, valid or not. A
+        refused message (``text``) is answered "not sent", with its text and key."""
         limit = self.settings["chat_rate"]
         if not limit:
             return True
@@ -207,7 +212,9 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         if self.rate.refused > self.rate.burst:  # it ignores the error frames
             self.drop(1008, "too many messages")
             return False
-        self.send(encode(protocol.error(f"slow down: at most {limit:g} a second")))
+        reason = f"slow down: at most {limit:g} a second"
+        refusal = protocol.error(reason) if text is None else protocol.not_sent(reason, text, key)
+        self.send(encode(refusal))
         return False
 
     def send(self, payload: str) -> bool:

@@ -10,7 +10,11 @@
   ``after`` the ones after it (up to that many), oldest first.
 - client to server: ``{"text": "...", "key": "<8 to 64 of A-Z a-z 0-9 - _>"}`` (text: at most
   2,000 characters). ``key``, optional, names the message: a message sent again with the same
-  key within a few minutes is not stored again (a page resends what was not confirmed).
+  key within ``SENT_KEPT`` seconds (five minutes) is not stored again.
+- server to the sender of a message with a key, once it is stored: ``{"type": "sent", "key":
+  "<its key>", "id": "<its message id>"}``. A page keeps what it sent until then, and sends it
+  again under the same key when it reconnects: a message sent as its connection broke (a
+  worker killed, a network blip) arrives once, not never and not twice.
 - server to every member, the sender included once the message is stored: ``{"type":
   "message", "id": "1700000000000-0", "name": "Alice", "text": "...", "sent_at": "<ISO 8601>",
   "signed_in": false}``. Ids increase: a client may skip ids it already has.
@@ -19,11 +23,11 @@
   names not listed). A name joins with its first connection in the room, leaves with its last.
 - server to every member: ``{"type": "status", "available": false}`` when messages can no
   longer be stored (Redis is away), ``true`` when they can again.
-- server to the sender only: ``{"type": "error", "error": "<why>"}``, with ``"text"`` when a
-  message was not stored: ``"error": "not sent: ..."``. When the store did not answer in time
-  the message may or may not be stored: ``"error": "not confirmed: ...", "unconfirmed": true``
-  with ``"text"`` and ``"key"``, the key to send it again with (it is then stored once at most).
-  The connection stays open.
+- server to the sender only: ``{"type": "error", "error": "<why>"}``, with ``"text"`` (and
+  ``"key"``, if it had one) when a message was not stored: ``"error": "not sent: ..."``, as
+  when it came too fast. When the store did not answer in time the message may or may not be
+  stored: ``"error": "not confirmed: ...", "unconfirmed": true`` with ``"text"`` and ``"key"``,
+  the key to send it again with (it is then stored once at most). The connection stays open.
 
 Limits (chat/handlers.py enforces them and logs each with the client's address): a client
 sending faster than ``--chat_rate`` gets an error frame per refused message and is closed
@@ -49,6 +53,7 @@ MAX_TEXT = 2000  # characters of a message; the page's input has the same maxlen
 MAX_FRAME = 6 * MAX_TEXT + 1000
 REFUSED = 4000  # close code: the name or resume id was refused, reconnecting as is won't help
 PRESENCE_NAMES = 10  # names listed in one presence frame; "more" counts the others
+SENT_KEPT = 300  # seconds a message key is remembered: sent again within them, stored once
 
 Frame = dict[str, Any]
 MessageKey = tuple[int, int]  # a message id, comparable: (milliseconds, sequence)
@@ -98,14 +103,20 @@ def status(available: bool) -> Frame:
     return {"type": "status", "available": available}
 
 
+def sent(key: str, message_id: str) -> Frame:
+    """To the sender: its message with this key is stored, under this id."""
+    return {"type": "sent", "key": key, "id": message_id}
+
+
 def error(reason: str) -> Frame:
     """To the sender only: a refused name, frame or pace; the connection stays open."""
     return {"type": "error", "error": reason}
 
 
-def not_sent(reason: str, text: str) -> Frame:
+def not_sent(reason: str, text: str, key: str | None = None) -> Frame:
     """To the sender: its message was certainly not stored."""
-    return {"type": "error", "error": f"not sent: {reason}", "text": text}
+    frame = {"type": "error", "error": f"not sent: {reason}", "text": text}
+    return frame if key is None else {**frame, "key": key}
 
 
 def not_confirmed(reason: str, text: str, key: str) -> Frame:

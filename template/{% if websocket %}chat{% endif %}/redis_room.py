@@ -63,7 +63,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from chat.protocol import parse_id
+from chat.protocol import SENT_KEPT, parse_id
 from chat.room import Room, RoomUnavailable, RoomUnconfirmed
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,6 @@ HEARTBEAT_MISSES = 3  # a process missing this many heartbeats (crashed) is forg
 TRIM_EVERY = 10  # heartbeats between two trims of the message stream
 PRESENCE_KEPT = 1000  # presence entries kept: only processes that fell behind read old ones
 POST_PATIENCE = 10.0  # seconds a sender waits for Redis to confirm its message
-SENT_KEPT = 300  # seconds a message key is remembered: sent again within them, stored once
 
 # KEYS: messages, sent:<key>. ARGV: seconds the key is kept, name, text, signed_in.
 POST = """
@@ -283,7 +282,7 @@ class RedisStore:
 
     # Messages: XADD, then the XREAD loop delivers ------------------------------------------
 
-    async def append(self, name: str, text: str, signed_in: bool, key: str | None) -> None:
+    async def append(self, name: str, text: str, signed_in: bool, key: str | None) -> str:
         if not self.available:  # nothing is sent: certainly not stored
             raise RoomUnavailable("the chat cannot reach its message store")
         key = key or secrets.token_urlsafe(12)
@@ -292,8 +291,7 @@ class RedisStore:
         deadline = time.monotonic() + self.post_patience
         while True:
             try:
-                await self._post(keys=keys, args=args)
-                return
+                return await self._post(keys=keys, args=args)
             except (RedisError, OSError) as error:
                 # Redis may have stored it without answering (it stood still, or the link
                 # broke after the command went out): ask again under the same key, which
